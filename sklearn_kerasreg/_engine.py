@@ -1,0 +1,261 @@
+"""The training engine: Keras layers, optimizers and callbacks without Keras's per-epoch cost.
+
+``keras.Model.fit`` on NumPy input rebuilds its data pipeline and synchronises
+with Python after every epoch, which costs tens of milliseconds each time. On
+small data an epoch is one cheap full-batch step, so that overhead is nearly
+all of the fit. Here the data is copied to TensorFlow once, and one compiled
+call runs many epochs; the convergence rule (``tol``, ``n_iter_no_change``,
+learning-rate drops, the best weights so far) runs inside the graph, so the
+result does not depend on how many epochs a call runs. Python gets control
+back between calls to report progress and to drive Keras callbacks, which see
+one ``on_epoch_end`` per epoch with the usual ``logs``.
+"""
+
+import math
+import sys
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Each time the monitored loss stalls, the learning rate is divided by this.
+LR_DROP_FACTOR = 5.0
+#: With ``learning_rate="adaptive"``, training stops at the first stall after
+#: this many drops (the rate is then below 1/3000 of where it started).
+MAX_LR_DROPS = 5
+#: Optimizer steps per compiled call when nothing needs Python in between.
+STEPS_PER_CALL = 512
+
+
+@dataclass
+class TrainResult:
+    """What one call to :func:`train` observed."""
+
+    loss: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    n_epochs: int = 0
+    converged: bool = False
+    diverged: bool = False
+    stopped_by_callback: bool = False
+
+
+class Trainer:
+    """Runs epochs of gradient steps on in-memory tensors.
+
+    Parameters
+    ----------
+    net : keras.Model
+        The network, trained in place.
+    optimizer : keras.optimizers.Optimizer
+    loss_fn : keras.losses.Loss or callable
+        Called as ``loss_fn(y_true, y_pred, sample_weight)``.
+    X, y, sample_weight : ndarray
+        Training data, float32; ``sample_weight`` may be None.
+    validation : tuple of ndarray or None
+        ``(X_val, y_val, sample_weight_val)``; when given, the validation
+        loss is monitored instead of the training loss.
+    batch_size : int
+    shuffle : bool
+    seed : int
+        Seeds the per-epoch shuffle (stateless: epoch ``e`` always uses the
+        same permutation for the same seed).
+    tol, n_iter_no_change : float, int
+        An epoch "improves" when the monitored loss drops below the best so
+        far by more than ``tol``; ``n_iter_no_change`` epochs in a row that do
+        not improve form a stall.
+    adaptive : bool
+        On a stall, divide the learning rate by ``LR_DROP_FACTOR`` and go on,
+        up to ``MAX_LR_DROPS`` times; otherwise a stall ends training.
+    """
+
+    def __init__(
+        self, net, optimizer, loss_fn, X, y, sample_weight=None, validation=None, *,
+        batch_size, shuffle, seed, tol, n_iter_no_change, adaptive,
+    ):
+        import tensorflow as tf
+
+        self.net = net
+        self.optimizer = optimizer
+        self.loss_fn = loss_fn
+        self.n_samples = X.shape[0]
+        self.batch_size = max(1, min(int(batch_size), self.n_samples))
+        self.n_batches = math.ceil(self.n_samples / self.batch_size)
+        self.shuffle = shuffle and self.n_batches > 1
+        self.seed = int(seed)
+        self.tol = float(tol)
+        self.patience = int(n_iter_no_change)
+        # A LearningRateSchedule has no variable to lower; it then runs as "constant".
+        self.adaptive = adaptive and hasattr(optimizer.learning_rate, "assign")
+        self._X = tf.convert_to_tensor(X)
+        self._y = tf.convert_to_tensor(y)
+        self._w = None if sample_weight is None else tf.convert_to_tensor(sample_weight)
+        self._val = None
+        if validation is not None:
+            Xv, yv, wv = validation
+            self._val = (
+                tf.convert_to_tensor(Xv),
+                tf.convert_to_tensor(yv),
+                None if wv is None else tf.convert_to_tensor(wv),
+            )
+        # Restoring the best weights is only meaningful when the monitored
+        # loss belongs to one set of weights: a full-batch step's loss, or a
+        # validation loss measured after the epoch.
+        self.restore_best = self._val is not None or self.n_batches == 1
+        self._weights = net.trainable_variables
+        self._best_weights = [tf.Variable(v, trainable=False) for v in self._weights]
+        self._best = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
+        self._reference = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
+        self._wait = tf.Variable(0, dtype=tf.int32, trainable=False)
+        self._drops = tf.Variable(0, dtype=tf.int32, trainable=False)
+        self._epoch = tf.Variable(0, dtype=tf.int32, trainable=False)
+        self._converged = tf.Variable(False, trainable=False)
+        self._diverged = tf.Variable(False, trainable=False)
+        if not optimizer.built:
+            optimizer.build(self._weights)
+        self._run = tf.function(self._run_epochs)
+
+    # -- graph code -----------------------------------------------------
+    def _loss(self, X, y, w, training):
+        import tensorflow as tf
+
+        pred = self.net(X, training=training)
+        loss = self.loss_fn(y, pred, sample_weight=w)
+        if training and self.net.losses:
+            loss = loss + tf.add_n(self.net.losses)
+        return loss
+
+    def _step(self, X, y, w):
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = self._loss(X, y, w, training=True)
+        grads = tape.gradient(loss, self._weights)
+        return tf.cast(loss, tf.float64), grads
+
+    def _monitor(self, value):
+        """Update the stall counter and the best weights with this epoch's monitored loss."""
+        import tensorflow as tf
+
+        if value < self._reference - self.tol:
+            self._wait.assign(0)
+        else:
+            self._wait.assign_add(1)
+        self._reference.assign(tf.minimum(self._reference, value))
+        if value < self._best:
+            self._best.assign(value)
+            if self.restore_best:
+                for best, var in zip(self._best_weights, self._weights):
+                    best.assign(var)
+        if self._wait >= self.patience:
+            if self.adaptive and self._drops < MAX_LR_DROPS:
+                lr = self.optimizer.learning_rate
+                lr.assign(lr / tf.cast(LR_DROP_FACTOR, lr.dtype))
+                self._drops.assign_add(1)
+                self._wait.assign(0)
+                # Progress after a drop is measured from where the drop
+                # happened: an optimizer that overshot is still improving
+                # while it comes back down, though not yet below its best.
+                self._reference.assign(value)
+            else:
+                self._converged.assign(True)
+
+    def _batches(self, epoch):
+        import tensorflow as tf
+
+        n = self.n_samples
+        if self.shuffle:
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(n), seed=tf.stack([self.seed, epoch])
+            )
+        else:
+            order = tf.range(n)
+        return order
+
+    def _run_epochs(self, n_epochs):
+        import tensorflow as tf
+
+        losses = tf.TensorArray(tf.float64, size=n_epochs)
+        val_losses = tf.TensorArray(tf.float64, size=n_epochs)
+        done = tf.constant(0)
+        for i in tf.range(n_epochs):
+            if self.n_batches == 1:
+                epoch_loss, grads = self._step(self._X, self._y, self._w)
+                if self._val is None and tf.math.is_finite(epoch_loss):
+                    # The loss belongs to the weights before this step.
+                    self._monitor(epoch_loss)
+                self.optimizer.apply(grads, self._weights)
+            else:
+                order = self._batches(self._epoch)
+                total = tf.constant(0.0, tf.float64)
+                for b in tf.range(self.n_batches):
+                    idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+                    w = None if self._w is None else tf.gather(self._w, idx)
+                    loss, grads = self._step(tf.gather(self._X, idx), tf.gather(self._y, idx), w)
+                    self.optimizer.apply(grads, self._weights)
+                    total += loss * tf.cast(tf.shape(idx)[0], tf.float64)
+                epoch_loss = total / self.n_samples
+                if self._val is None and tf.math.is_finite(epoch_loss):
+                    self._monitor(epoch_loss)
+            val_loss = tf.constant(np.nan, tf.float64)
+            if self._val is not None:
+                val_loss = tf.cast(self._loss(*self._val, training=False), tf.float64)
+                if tf.math.is_finite(val_loss):
+                    self._monitor(val_loss)
+            losses = losses.write(i, epoch_loss)
+            val_losses = val_losses.write(i, val_loss)
+            self._epoch.assign_add(1)
+            done = i + 1
+            finite = tf.math.is_finite(epoch_loss)
+            if self._val is not None:
+                finite = finite & tf.math.is_finite(val_loss)
+            if not finite:
+                self._diverged.assign(True)
+            if self._converged or self._diverged:
+                break
+        return losses.stack()[:done], val_losses.stack()[:done]
+
+    # -- Python driver ----------------------------------------------------
+    def train(self, epochs, callbacks=None, verbose=0):
+        """Run up to ``epochs`` epochs; return a :class:`TrainResult`."""
+        import keras
+        import tensorflow as tf
+
+        result = TrainResult()
+        self._converged.assign(False)
+        callbacks = list(callbacks or [])
+        cb = keras.callbacks.CallbackList(callbacks, model=self.net, epochs=epochs, verbose=0)
+        # Callbacks act between epochs, so they get one epoch per call.
+        per_call = 1 if callbacks else max(1, STEPS_PER_CALL // self.n_batches)
+        self.net.stop_training = False
+        cb.on_train_begin()
+        while result.n_epochs < epochs:
+            n = min(per_call, epochs - result.n_epochs)
+            if callbacks:
+                cb.on_epoch_begin(result.n_epochs)
+            loss, val_loss = (t.numpy().tolist() for t in self._run(tf.constant(n)))
+            for j, value in enumerate(loss):
+                epoch = result.n_epochs + j
+                logs = {"loss": value}
+                if self._val is not None:
+                    logs["val_loss"] = val_loss[j]
+                if callbacks:
+                    cb.on_epoch_end(epoch, logs)
+                if verbose:
+                    shown = " - ".join(f"{k}: {v:.6g}" for k, v in logs.items())
+                    print(f"Epoch {epoch + 1}/{epochs} - {shown}", file=sys.stdout, flush=True)
+            result.loss += loss
+            result.val_loss += val_loss
+            result.n_epochs += len(loss)
+            if bool(self._diverged.numpy()):
+                result.diverged = True
+                break
+            if bool(self._converged.numpy()):
+                result.converged = True
+                break
+            if self.net.stop_training:
+                result.stopped_by_callback = True
+                break
+        cb.on_train_end()
+        if self.restore_best and np.isfinite(self._best.numpy()) and not result.diverged:
+            for var, best in zip(self._weights, self._best_weights):
+                var.assign(best)
+        return result

@@ -1,0 +1,593 @@
+"""KerasLinearRegressor: a scikit-learn regressor trained as a Keras network."""
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from . import _models
+from ._engine import Trainer
+from ._fixes import (
+    ROUTING_PREFIXES,
+    _fit_context,
+    check_sample_weight,
+    global_seed_scope,
+    scikeras_build,
+    validate_data,
+)
+
+#: Rows per block when standardizing and predicting, to bound temporary memory.
+_BLOCK_ROWS = 65536
+#: With batch_size="auto", a linear model takes full-batch steps up to this many rows.
+_FULL_BATCH_ROWS = 131072
+
+
+def _is_routed(name):
+    prefix, sep, _ = name.partition("__")
+    return bool(sep) and prefix in ROUTING_PREFIXES
+
+
+class KerasLinearRegressor(RegressorMixin, BaseEstimator):
+    """Linear regression, or an MLP, learned by a Keras network.
+
+    With the default ``hidden_layer_sizes=()`` the network is one ``Dense``
+    layer, ``y = X @ coef_ + intercept_``: linear regression fitted by
+    gradient descent. With hidden layers it is a multi-layer perceptron.
+    Inputs and targets are standardized for training, and the scaling is
+    folded back into the weights, so ``coef_``, ``intercept_`` and the
+    Keras model ``model_`` all work in the caller's units.
+
+    Models are built and compiled through scikeras, so its routed parameters
+    (``optimizer__learning_rate``, ``loss__delta``, ``model__...``,
+    ``callbacks__...``) work with ``set_params``, ``clone`` and searches.
+
+    Parameters
+    ----------
+    model : None, callable or keras.Model, default=None
+        The network. None builds the Dense stack described by
+        ``hidden_layer_sizes`` and ``activation``. A scikeras-style builder
+        (a function, called with ``model__*`` parameters and, if it accepts
+        them, ``meta`` and ``compile_kwargs``) or a Keras model used as a
+        template (``fit`` trains a fresh copy; the instance passed is never
+        changed) bring your own architecture.
+    hidden_layer_sizes : array-like of int, default=()
+        Units of each hidden ``Dense`` layer; ``()`` is the single neuron.
+    activation : str, default="relu"
+        Activation of the hidden layers: any Keras name; scikit-learn's
+        ``"identity"`` and ``"logistic"`` are accepted too.
+    loss : {"squared_error", "absolute_error", "huber"} or keras loss, default="squared_error"
+        Training loss. Huber's ``delta`` (``loss__delta``) is in standardized
+        units when ``standardize=True``.
+    optimizer : str, keras optimizer class or instance, default="adam"
+        An instance is copied from its config at each fit.
+    learning_rate_init : float or "auto", default="auto"
+        Initial learning rate: 0.1 for the single-neuron model, 0.01 with
+        hidden layers. ``optimizer__learning_rate``, if set, wins.
+    learning_rate : {"adaptive", "constant"}, default="adaptive"
+        With "adaptive", each time ``n_iter_no_change`` epochs in a row fail
+        to improve the monitored loss by ``tol``, the learning rate is divided
+        by 5; training stops at the sixth such stall. With "constant",
+        the first stall stops training (as in ``MLPRegressor``).
+    alpha : float, default=0.0
+        L2 penalty on the kernels, scaled like ``Ridge(alpha)`` on the
+        standardized problem: ``alpha / n_samples`` per squared weight.
+    batch_size : int or "auto", default="auto"
+        "auto" takes full-batch steps for the single-neuron model (mini-batches
+        of 16384 above 131072 rows) and ``min(200, n_samples)`` with hidden
+        layers.
+    epochs : int, default=1000
+        Maximum number of passes over the training data.
+    tol : float, default=1e-10
+        Minimum improvement of the monitored loss (in the units of the
+        training loss, standardized if ``standardize=True``) that counts.
+    n_iter_no_change : int, default=10
+        Epochs in a row without an improvement of ``tol`` that form a stall.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data and monitor its loss
+        instead of the training loss; the best weights on it are kept.
+    validation_fraction : float, default=0.1
+    standardize : bool, default=True
+        Standardize inputs and targets for training. Coefficients and
+        predictions are in the caller's units either way.
+    shuffle : bool, default=True
+        Shuffle mini-batches each epoch (seeded by ``random_state``).
+    warm_start : bool, default=False
+        Continue from the previous fit's weights and optimizer state.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, the shuffles and the validation split. Global
+        random state (NumPy, Python, TensorFlow) is neither used nor changed.
+    verbose : int, default=0
+        Print one line per epoch when positive.
+    callbacks : None, keras callback, or list of them, default=None
+        Keras callbacks (instances or classes, ``callbacks__*`` routed). They
+        see the training network, in standardized units.
+
+    Attributes
+    ----------
+    model_ : keras.Model
+        The fitted network, predicting in the caller's units.
+    coef_ : ndarray of shape (n_features,) or (n_targets, n_features)
+        Coefficients of a linear network (one layer, or all layers linear).
+        Absent (``AttributeError``) for a nonlinear network.
+    intercept_ : float or ndarray of shape (n_targets,)
+    coefs_ : list of ndarray
+        Kernel of each Dense layer, ``coefs_[i]`` of shape (units_in, units_out).
+    intercepts_ : list of ndarray
+        Bias of each Dense layer.
+    loss_curve_ : list of float
+        Training loss of each epoch, on the standardized problem.
+    validation_loss_curve_ : list of float or None
+        Validation loss of each epoch when ``early_stopping=True``.
+    history_ : dict
+        ``{"loss": [...]}`` (plus ``"val_loss"``), as Keras's ``History``.
+    n_iter_ : int
+        Epochs run by the last fit.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had string column names.
+
+    See Also
+    --------
+    sklearn.linear_model.LinearRegression : The closed-form solution.
+    sklearn.neural_network.MLPRegressor : scikit-learn's own MLP.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_kerasreg import KerasLinearRegressor
+    >>> X = np.linspace(0, 50, 51).reshape(-1, 1)
+    >>> y = 2 * X.ravel() + 5
+    >>> reg = KerasLinearRegressor(random_state=0).fit(X, y)
+    >>> round(float(reg.coef_[0]), 3), round(float(reg.intercept_), 3)
+    (2.0, 5.0)
+    """
+
+    _parameter_constraints = {
+        "model": [None, callable],
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [str],
+        "loss": [StrOptions(set(_models.LOSSES)), callable],
+        "optimizer": [str, callable, HasMethods(["apply"])],
+        "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "learning_rate": [StrOptions({"adaptive", "constant"})],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "standardize": ["boolean"],
+        "shuffle": ["boolean"],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "callbacks": [None, list, callable, HasMethods(["on_epoch_end"])],
+    }
+
+    def __init__(
+        self,
+        model=None,
+        *,
+        hidden_layer_sizes=(),
+        activation="relu",
+        loss="squared_error",
+        optimizer="adam",
+        learning_rate_init="auto",
+        learning_rate="adaptive",
+        alpha=0.0,
+        batch_size="auto",
+        epochs=1000,
+        tol=1e-10,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        standardize=True,
+        shuffle=True,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        callbacks=None,
+    ):
+        self.model = model
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.loss = loss
+        self.optimizer = optimizer
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = learning_rate
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.standardize = standardize
+        self.shuffle = shuffle
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    # -- parameters: scikeras routing on top of BaseEstimator --------------
+    def _routed_params(self):
+        return {k: v for k, v in vars(self).items() if _is_routed(k)}
+
+    def get_params(self, deep=True):
+        """Get parameters, including routed ones such as ``optimizer__learning_rate``."""
+        params = super().get_params(deep=deep)
+        params.update(self._routed_params())
+        return params
+
+    def set_params(self, **params):
+        """Set parameters; ``<prefix>__<name>`` keys are stored as routed parameters."""
+        routed = {k: v for k, v in params.items() if _is_routed(k)}
+        for key, value in routed.items():
+            setattr(self, key, value)
+        super().set_params(**{k: v for k, v in params.items() if k not in routed})
+        return self
+
+    def __sklearn_clone__(self):
+        # scikit-learn's clone passes every parameter to __init__, which has
+        # no **kwargs; routed parameters go through set_params instead.
+        routed = self._routed_params()
+        params = {k: clone(v, safe=False) for k, v in self.get_params(deep=False).items() if k not in routed}
+        new = type(self)(**params)
+        return new.set_params(**{k: clone(v, safe=False) for k, v in routed.items()})
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        return tags
+
+    def __getstate__(self):
+        # The training network and its optimizer state are a process-local
+        # cache for warm starts; model_ carries everything predictions need.
+        state = self.__dict__.copy()
+        state.pop("_net", None)
+        return state
+
+    # -- fit -----------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on ``X`` and ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; the loss is their weighted average.
+
+        Returns
+        -------
+        self : KerasLinearRegressor
+        """
+        before = self.__dict__.copy()
+        try:
+            self._fit(X, y, sample_weight)
+        except BaseException:
+            # An error or an interrupt mid-fit leaves the estimator as it was.
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+        return self
+
+    def _fit(self, X, y, sample_weight):
+        warm = self.warm_start and hasattr(self, "model_")
+        X, y = validate_data(
+            self, X, y, reset=not warm, multi_output=True, y_numeric=True, dtype=np.float64
+        )
+        if X.shape[0] < 2:
+            raise ValueError(f"Found {X.shape[0]} sample(s); at least 2 are needed to fit.")
+        sample_weight = check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if not np.all(np.isfinite(sample_weight)):
+            raise ValueError("sample_weight contains NaN or infinity.")
+        if sample_weight.sum() <= 0:
+            raise ValueError("sample_weight sums to zero; at least one sample needs a positive weight.")
+        y_1d = y.ndim == 1
+        Y = y.reshape(-1, 1) if y_1d else y
+        if warm and (Y.shape[1] != self._n_outputs):
+            raise ValueError(
+                f"y has {Y.shape[1]} target(s) but the warm-started model predicts {self._n_outputs}."
+            )
+
+        init_seed, shuffle_seed, split_seed = _draw_seeds(self.random_state)
+        hidden = self._check_hidden_layer_sizes()
+        validation = None
+        if self.early_stopping:
+            X, Xv, Y, Yv, sample_weight, wv = _split(X, Y, sample_weight, self.validation_fraction, split_seed)
+
+        if warm:
+            scaling = self._scaling
+        elif self.standardize:
+            scaling = (*_weighted_stats(X, sample_weight), *_weighted_stats(Y, sample_weight))
+        else:
+            scaling = (np.zeros(X.shape[1]), np.ones(X.shape[1]), np.zeros(Y.shape[1]), np.ones(Y.shape[1]))
+
+        # Weights normalized to mean 1: Keras averages weighted losses over
+        # the count, so this makes the loss the weighted mean.
+        weights = (sample_weight * (len(sample_weight) / sample_weight.sum())).astype(np.float64)
+        Xs = _standardized(X, scaling[0], scaling[1])
+        Ys = (Y - scaling[2]) / scaling[3]
+        if self.early_stopping:
+            validation = (
+                _standardized(Xv, scaling[0], scaling[1]),
+                (Yv - scaling[2]) / scaling[3],
+                (wv * (len(wv) / wv.sum())) if wv.sum() > 0 else None,
+            )
+
+        net, optimizer, loss_fn, callbacks, lr0 = self._network(
+            warm, Xs, Ys, hidden, init_seed, n_samples=X.shape[0]
+        )
+        linear = not hidden and self.model is None
+        batch_size = self.batch_size
+        if batch_size == "auto":
+            if linear:
+                batch_size = X.shape[0] if X.shape[0] <= _FULL_BATCH_ROWS else 16384
+            else:
+                batch_size = min(200, X.shape[0])
+        trainer = Trainer(
+            net, optimizer, loss_fn, Xs, Ys, weights, validation,
+            batch_size=batch_size, shuffle=self.shuffle, seed=shuffle_seed, tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change, adaptive=self.learning_rate == "adaptive",
+        )
+        result = trainer.train(self.epochs, callbacks=callbacks, verbose=self.verbose)
+        if result.diverged:
+            raise ValueError(
+                f"Training diverged: the loss became NaN or infinite at epoch {result.n_epochs}. "
+                f"The learning rate is probably too large (learning_rate_init="
+                f"{self.learning_rate_init!r}, initial rate {lr0:g}), or the inputs or targets "
+                "have large values and standardize=False; lower the learning rate or standardize."
+            )
+        if not (result.converged or result.stopped_by_callback):
+            warnings.warn(
+                f"{type(self).__name__} ran all epochs={self.epochs} before the monitored loss "
+                f"stopped improving by tol={self.tol:g}; the fit may not have converged. "
+                "Raise epochs, or check the learning rate and the scaling of the data.",
+                ConvergenceWarning,
+            )
+
+        model = self._export(net, scaling)
+        loss_curve = (self.loss_curve_ if warm else []) + result.loss
+        val_curve = None
+        if self.early_stopping:
+            val_curve = ((self.validation_loss_curve_ or []) if warm else []) + result.val_loss
+        # Everything is computed; now commit the fitted state in one go.
+        self._net, self._lr0 = (net, optimizer, callbacks), lr0
+        self._scaling = scaling
+        self._y_1d = y_1d
+        self._n_outputs = Y.shape[1]
+        self.model_ = model
+        self.loss_curve_ = loss_curve
+        self.validation_loss_curve_ = val_curve
+        self.history_ = {"loss": list(loss_curve)}
+        if val_curve is not None:
+            self.history_["val_loss"] = list(val_curve)
+        self.n_iter_ = result.n_epochs
+        return self
+
+    def _check_hidden_layer_sizes(self):
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
+        if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must contain positive integers, got {self.hidden_layer_sizes!r}.")
+        if sizes and self.model is not None:
+            raise ValueError("hidden_layer_sizes applies to the built-in network; it cannot be combined with model.")
+        return tuple(int(s) for s in sizes)
+
+    def _network(self, warm, Xs, Ys, hidden, seed, n_samples):
+        """The training network, its optimizer, loss, callbacks and initial learning rate."""
+        import keras
+
+        if warm and getattr(self, "_net", None) is not None:
+            net, optimizer, callbacks = self._net
+            optimizer.learning_rate.assign(self._lr0)
+            return net, optimizer, _as_loss(net.loss), callbacks, self._lr0
+
+        builder, params = self._scikeras_params(hidden, seed, n_samples, Ys.shape[1])
+        if self.model is not None and not isinstance(self.model, keras.Model):
+            # A user's builder may draw from global seeds; scope them.
+            with global_seed_scope(seed):
+                net, callbacks = scikeras_build(builder, params, Xs, Ys)
+        else:
+            net, callbacks = scikeras_build(builder, params, Xs, Ys)
+        _check_shapes(net, Xs.shape[1], Ys.shape[1])
+        if warm:
+            # Resuming an unpickled estimator: the weights survive pickling,
+            # the optimizer state does not.
+            layers = _models.dense_layers(net)
+            if layers is None or _models.dense_layers(self.model_) is None:
+                raise ValueError("warm_start after unpickling needs a network made of Dense layers.")
+            kernels, biases = _models.unfold_scaling(
+                *_models.stack_weights(_models.dense_layers(self.model_)), *self._scaling
+            )
+            for layer, kernel, bias in zip(layers, kernels, biases):
+                layer.set_weights([kernel, bias] if layer.use_bias else [kernel])
+        optimizer = net.optimizer
+        lr0 = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        return net, optimizer, _as_loss(net.loss), callbacks, lr0
+
+    def _scikeras_params(self, hidden, seed, n_samples, n_outputs):
+        """The model builder and the parameters scikeras builds and compiles it with."""
+        import keras
+
+        routed = self._routed_params()
+        params = {"callbacks": self.callbacks, **routed}
+        optimizer = self.optimizer
+        if isinstance(optimizer, keras.optimizers.Optimizer):
+            # A fresh copy, so that fitting never changes the instance passed.
+            optimizer = type(optimizer).from_config(optimizer.get_config())
+        params["optimizer"] = optimizer
+        params["loss"] = _models.keras_loss(self.loss)
+        if isinstance(self.loss, str):
+            # The loss (and so tol) is evaluated in float64, even though the
+            # network computes in float32.
+            params.setdefault("loss__dtype", "float64")
+        if isinstance(optimizer, (str, type)) and "optimizer__learning_rate" not in routed:
+            lr = self.learning_rate_init
+            if lr == "auto":
+                lr = 0.1 if not hidden and self.model is None else 0.01
+            params["optimizer__learning_rate"] = lr
+        if self.model is None:
+            params.update(
+                model__hidden_layer_sizes=hidden,
+                model__activation=self.activation,
+                model__n_outputs=n_outputs,
+                model__l2=self.alpha / n_samples,
+                model__seed=int(seed),
+            )
+            return _models.dense_network, params
+        if isinstance(self.model, keras.Model):
+            template = self.model
+
+            def copy_of_template():
+                return keras.models.clone_model(template)
+
+            return copy_of_template, params
+        return self.model, params
+
+    def _export(self, net, scaling):
+        """The network in the caller's units: scaling folded into the weights."""
+        layers = _models.dense_layers(net)
+        if layers is None:
+            return _models.scaled_model(net, *scaling)
+        kernels, biases = _models.fold_scaling(*_models.stack_weights(layers), *scaling)
+        return _models.folded_model(layers, kernels, biases)
+
+    # -- prediction and fitted attributes --------------------------------
+    def predict(self, X):
+        """Predict with the fitted network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        out = np.empty((X.shape[0], self._n_outputs))
+        for start in range(0, X.shape[0], _BLOCK_ROWS):
+            block = X[start : start + _BLOCK_ROWS]
+            out[start : start + _BLOCK_ROWS] = np.asarray(self.model_(block, training=False), dtype=np.float64)
+        return out.ravel() if self._y_1d else out
+
+    def _dense_weights(self):
+        check_is_fitted(self)
+        layers = _models.dense_layers(self.model_)
+        if layers is None:
+            raise AttributeError(
+                "This network is not a stack of Dense layers, so it has no coefs_/intercepts_."
+            )
+        return layers, *_models.stack_weights(layers)
+
+    @property
+    def coefs_(self):
+        """Kernel of each Dense layer, in the caller's units."""
+        return self._dense_weights()[1]
+
+    @property
+    def intercepts_(self):
+        """Bias of each Dense layer, in the caller's units."""
+        return self._dense_weights()[2]
+
+    def _linear(self):
+        layers, kernels, biases = self._dense_weights()
+        collapsed = _models.effective_linear(layers, kernels, biases)
+        if collapsed is None:
+            raise AttributeError(
+                "coef_ and intercept_ are only defined for a linear network; this one has "
+                "nonlinear activations. Use coefs_ and intercepts_ for the layer weights."
+            )
+        return collapsed
+
+    @property
+    def coef_(self):
+        """Coefficients of the linear model ``y = X @ coef_.T + intercept_``."""
+        coef = self._linear()[0].T
+        return coef[0] if self._y_1d else coef
+
+    @property
+    def intercept_(self):
+        """Intercept of the linear model."""
+        intercept = self._linear()[1]
+        return float(intercept[0]) if self._y_1d else intercept
+
+    def summary(self, **kwargs):
+        """Print the Keras summary of ``model_`` (``kwargs`` go to ``keras.Model.summary``)."""
+        check_is_fitted(self)
+        return self.model_.summary(**kwargs)
+
+
+def _as_loss(loss):
+    """A Keras ``Loss`` object for whatever ``compile`` was given."""
+    import keras
+
+    if isinstance(loss, keras.losses.Loss):
+        return loss
+    fn = keras.losses.get(loss)
+    return fn if isinstance(fn, keras.losses.Loss) else keras.losses.LossFunctionWrapper(fn)
+
+
+def _check_shapes(net, n_features, n_outputs):
+    n_in = net.inputs[0].shape[-1] if getattr(net, "inputs", None) else None
+    n_out = net.outputs[0].shape[-1] if getattr(net, "outputs", None) else None
+    if n_in is not None and n_in != n_features:
+        raise ValueError(f"The model expects {n_in} input features but X has {n_features}.")
+    if n_out is not None and n_out != n_outputs:
+        raise ValueError(f"The model has {n_out} output(s) but y has {n_outputs} target(s).")
+
+
+def _draw_seeds(random_state):
+    """Three seeds (weights, shuffles, split) without touching global random state."""
+    if random_state is None:
+        return np.random.default_rng().integers(0, 2**31 - 1, size=3).tolist()
+    if isinstance(random_state, numbers.Integral):
+        random_state = np.random.RandomState(random_state)
+    return random_state.randint(0, 2**31 - 1, size=3).tolist()
+
+
+def _split(X, Y, w, fraction, seed):
+    n_val = math.ceil(fraction * X.shape[0])
+    if n_val < 2 or X.shape[0] - n_val < 2:
+        raise ValueError(
+            f"validation_fraction={fraction} of {X.shape[0]} samples leaves too few samples to "
+            "train or validate on; use more data or set early_stopping=False."
+        )
+    return train_test_split(X, Y, w, test_size=n_val, random_state=seed)
+
+
+def _weighted_stats(A, w):
+    """Weighted column means and standard deviations (1 for constant columns)."""
+    total = w.sum()
+    mean = np.zeros(A.shape[1])
+    for start in range(0, A.shape[0], _BLOCK_ROWS):
+        mean += w[start : start + _BLOCK_ROWS] @ A[start : start + _BLOCK_ROWS]
+    mean /= total
+    var = np.zeros(A.shape[1])
+    for start in range(0, A.shape[0], _BLOCK_ROWS):
+        block = A[start : start + _BLOCK_ROWS] - mean
+        var += w[start : start + _BLOCK_ROWS] @ (block * block)
+    scale = np.sqrt(var / total)
+    tiny = 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
+    scale[scale <= tiny] = 1.0
+    return mean, scale
+
+
+def _standardized(X, mean, scale):
+    """``(X - mean) / scale``, built block by block to bound temporary memory."""
+    out = np.empty(X.shape, dtype=np.float64)
+    for start in range(0, X.shape[0], _BLOCK_ROWS):
+        out[start : start + _BLOCK_ROWS] = (X[start : start + _BLOCK_ROWS] - mean) / scale
+    return out

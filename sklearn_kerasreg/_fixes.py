@@ -1,0 +1,84 @@
+"""Every shim for scikit-learn, scikeras, Keras and TensorFlow lives here.
+
+Nothing else in the package imports a private name from those libraries.
+TensorFlow, Keras and scikeras are imported inside functions, never at module
+level, so that ``import sklearn_kerasreg`` stays fast.
+"""
+
+import contextlib
+import random
+
+import numpy as np
+
+# scikit-learn >= 1.3 ships ``_fit_context`` (private, but it is how every
+# scikit-learn estimator validates its parameters once per fit).
+from sklearn.base import _fit_context  # noqa: F401
+
+# ``validate_data`` is public since scikit-learn 1.6; ``_check_sample_weight``
+# is still private in 1.9.
+from sklearn.utils.validation import _check_sample_weight as check_sample_weight  # noqa: F401
+from sklearn.utils.validation import validate_data  # noqa: F401
+
+#: Parameter prefixes that scikeras routes to the model builder, optimizer,
+#: loss, callbacks and to ``fit``/``predict``/``compile``.
+ROUTING_PREFIXES = ("model", "optimizer", "loss", "callbacks", "fit", "predict", "compile")
+
+
+def scikeras_build(model, params, X, y):
+    """Build and compile a Keras model the way scikeras does.
+
+    scikeras 0.13 resolves optimizer and loss names, routes ``optimizer__*``,
+    ``loss__*``, ``model__*`` and ``callbacks__*`` parameters, and hands a
+    builder callable the ``meta`` dictionary of data shapes. We let it do
+    exactly that, on a private ``KerasRegressor`` that never trains:
+    ``random_state`` is left at None so scikeras does not switch on
+    TensorFlow op determinism for the whole process (scikeras 0.13 bug).
+
+    Returns the compiled model and the list of fit callbacks.
+    """
+    from scikeras.wrappers import KerasRegressor
+
+    bridge = KerasRegressor(model=model, random_state=None, verbose=0, **params)
+    bridge.initialize(X, y)
+    # scikeras keeps the instantiated callbacks in a private attribute.
+    return bridge.model_, list(bridge._fit_callbacks)
+
+
+@contextlib.contextmanager
+def global_seed_scope(seed):
+    """Seed every global random generator for the block, then restore them.
+
+    Only used around a user's own model builder, whose layers may draw from
+    Keras's global seed generator. Our own builders seed each initializer and
+    never need this.
+    """
+    import keras
+    import tensorflow as tf
+    from keras.src.backend.common import global_state
+    from tensorflow.python.eager import context
+
+    py_state = random.getstate()
+    np_state = np.random.get_state()
+    tf_seed = context.global_seed()
+    keras_gen = global_state.get_global_attribute("global_seed_generator")
+    try:
+        keras.utils.set_random_seed(seed)
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+        tf.random.set_seed(tf_seed)
+        global_state.set_global_attribute("global_seed_generator", keras_gen)
+
+
+def tf_global_state():
+    """A snapshot of TensorFlow/Keras global switches, to check nothing leaked."""
+    import keras
+    import tensorflow as tf
+    from tensorflow.python.eager import context
+
+    return {
+        "op_determinism": tf.config.experimental.is_op_determinism_enabled(),
+        "tf_global_seed": context.global_seed(),
+        "floatx": keras.backend.floatx(),
+    }

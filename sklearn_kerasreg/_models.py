@@ -1,0 +1,175 @@
+"""Keras model builders and the algebra that moves scaling into Dense weights.
+
+Training happens on standardized inputs and targets. Because the first and
+last layers of a Dense stack are affine, the standardization can be folded
+into their weights afterwards, giving a plain Keras model that predicts in the
+caller's units with no extra layers (:func:`fold_scaling`), and unfolded again
+to resume training (:func:`unfold_scaling`).
+"""
+
+import numpy as np
+
+#: scikit-learn activation names mapped to their Keras equivalents.
+_ACTIVATION_ALIASES = {"identity": "linear", "logistic": "sigmoid"}
+_LINEAR_ACTIVATIONS = {"linear", None}
+
+#: scikit-learn loss names mapped to Keras loss class names.
+LOSSES = {
+    "squared_error": "MeanSquaredError",
+    "absolute_error": "MeanAbsoluteError",
+    "huber": "Huber",
+}
+
+
+def keras_activation(name):
+    """Return the Keras name for an activation given in either vocabulary."""
+    return _ACTIVATION_ALIASES.get(name, name)
+
+
+def keras_loss(loss):
+    """Map a scikit-learn loss name to a Keras loss class; pass others through."""
+    if isinstance(loss, str) and loss in LOSSES:
+        import keras
+
+        return getattr(keras.losses, LOSSES[loss])
+    return loss
+
+
+def dense_network(
+    hidden_layer_sizes=(), activation="relu", n_outputs=1, l2=0.0, seed=0, dtype="float64",
+    meta=None, compile_kwargs=None,
+):
+    """Build (and compile) the Dense stack: hidden layers, then ``Dense(n_outputs)``.
+
+    A scikeras model builder: ``meta`` carries the data's shapes and
+    ``compile_kwargs`` the resolved optimizer and loss. Every initializer gets
+    its own seed, derived from ``seed``, so the weights are reproducible
+    without touching any global random state; the single-neuron model starts
+    from zero.
+    """
+    import keras
+
+    regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
+    units = [*hidden_layer_sizes, n_outputs]
+    activations = [keras_activation(activation)] * len(hidden_layer_sizes) + ["linear"]
+    def initializer(layer_seed):
+        # A single linear layer is a convex problem: start from zero, the
+        # natural origin on standardized data, instead of a random draw.
+        if not hidden_layer_sizes:
+            return keras.initializers.Zeros()
+        return keras.initializers.GlorotUniform(seed=layer_seed)
+
+    layers = [keras.Input((meta["n_features_in_"],), dtype=dtype)]
+    for i, (n_units, act) in enumerate(zip(units, activations)):
+        layers.append(
+            keras.layers.Dense(
+                n_units,
+                activation=act,
+                kernel_initializer=initializer(seed + i),
+                kernel_regularizer=regularizer,
+                dtype=dtype,
+                name=f"dense_{i}",
+            )
+        )
+    model = keras.Sequential(layers, name="dense_network")
+    if compile_kwargs is not None:
+        model.compile(**compile_kwargs)
+    return model
+
+
+def dense_layers(model):
+    """The model's layers if it is a plain stack of Dense layers, else None."""
+    import keras
+
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    if not layers or not all(type(layer) is keras.layers.Dense for layer in layers):
+        return None
+    if not isinstance(model, keras.Sequential) and len(model.inputs) != 1:
+        return None
+    return layers
+
+
+def stack_weights(layers):
+    """Kernels and biases of a Dense stack as float64 arrays (zero bias if none)."""
+    kernels, biases = [], []
+    for layer in layers:
+        kernel = np.asarray(layer.kernel.numpy(), dtype=np.float64)
+        kernels.append(kernel)
+        if layer.use_bias:
+            biases.append(np.asarray(layer.bias.numpy(), dtype=np.float64))
+        else:
+            biases.append(np.zeros(kernel.shape[1]))
+    return kernels, biases
+
+
+def fold_scaling(kernels, biases, x_mean, x_scale, y_mean, y_scale):
+    """Weights that act on raw inputs and produce raw targets.
+
+    First layer: ``((x - m) / s) W + b == x (W / s) + (b - (m / s) W)``.
+    Last layer: ``(h W + b) * t + u == h (W t) + (b t + u)``.
+    """
+    kernels = [k.copy() for k in kernels]
+    biases = [b.copy() for b in biases]
+    biases[0] = biases[0] - (x_mean / x_scale) @ kernels[0]
+    kernels[0] = kernels[0] / x_scale[:, None]
+    kernels[-1] = kernels[-1] * y_scale
+    biases[-1] = biases[-1] * y_scale + y_mean
+    return kernels, biases
+
+
+def unfold_scaling(kernels, biases, x_mean, x_scale, y_mean, y_scale):
+    """Inverse of :func:`fold_scaling`."""
+    kernels = [k.copy() for k in kernels]
+    biases = [b.copy() for b in biases]
+    biases[-1] = (biases[-1] - y_mean) / y_scale
+    kernels[-1] = kernels[-1] / y_scale
+    kernels[0] = kernels[0] * x_scale[:, None]
+    biases[0] = biases[0] + x_mean @ (kernels[0] / x_scale[:, None])
+    return kernels, biases
+
+
+def folded_model(layers, kernels, biases, name="kerasreg"):
+    """A float64 Keras Dense stack with the given (folded) weights.
+
+    Predicting in float64 keeps the caller's precision on raw, unscaled
+    inputs; the network was trained in float32 on standardized data.
+    """
+    import keras
+
+    model = keras.Sequential([keras.Input((kernels[0].shape[0],), dtype="float64")], name=name)
+    for i, (layer, kernel, bias) in enumerate(zip(layers, kernels, biases)):
+        dense = keras.layers.Dense(
+            kernel.shape[1],
+            activation=keras.activations.serialize(layer.activation),
+            dtype="float64",
+            name=f"dense_{i}" if layer.name.startswith("dense") else layer.name,
+        )
+        model.add(dense)
+        dense.set_weights([kernel, bias])
+    return model
+
+
+def scaled_model(net, x_mean, x_scale, y_mean, y_scale, name="kerasreg"):
+    """Wrap an arbitrary network between input standardization and output rescaling."""
+    import keras
+
+    inputs = keras.Input((x_mean.shape[0],))
+    hidden = keras.layers.Normalization(mean=x_mean, variance=x_scale**2, name="standardize")(inputs)
+    outputs = keras.layers.Rescaling(scale=y_scale, offset=y_mean, name="unstandardize")(net(hidden))
+    return keras.Model(inputs, outputs, name=name)
+
+
+def effective_linear(layers, kernels, biases):
+    """Collapse a stack of linear layers into one ``(coef, intercept)`` pair.
+
+    Returns None when any layer has a nonlinear activation.
+    """
+    import keras
+
+    for layer in layers:
+        if keras.activations.serialize(layer.activation) not in _LINEAR_ACTIVATIONS:
+            return None
+    coef, intercept = kernels[0], biases[0]
+    for kernel, bias in zip(kernels[1:], biases[1:]):
+        coef, intercept = coef @ kernel, intercept @ kernel + bias
+    return coef, intercept
