@@ -26,6 +26,10 @@ from ._fixes import (
 _BLOCK_ROWS = 65536
 #: With batch_size="auto", a linear model takes full-batch steps up to this many rows.
 _FULL_BATCH_ROWS = 131072
+#: A linear fit further than this (relative) from the least-squares optimum warns.
+_COEF_RTOL = 1e-3
+#: Above this many features the optimality check (a p x p solve) is skipped.
+_MAX_CHECKED_FEATURES = 2000
 
 
 def _is_routed(name):
@@ -83,9 +87,12 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         layers.
     epochs : int, default=1000
         Maximum number of passes over the training data.
-    tol : float, default=1e-10
+    tol : float or "auto", default="auto"
         Minimum improvement of the monitored loss (in the units of the
         training loss, standardized if ``standardize=True``) that counts.
+        "auto" is 1e-10 for full-batch training, whose loss is exact, and
+        1e-4 (``MLPRegressor``'s default) with mini-batches, whose epoch loss
+        is noisy.
     n_iter_no_change : int, default=10
         Epochs in a row without an improvement of ``tol`` that form a stall.
     early_stopping : bool, default=False
@@ -159,7 +166,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "epochs": [Interval(numbers.Integral, 1, None, closed="left")],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
@@ -184,7 +191,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         alpha=0.0,
         batch_size="auto",
         epochs=1000,
-        tol=1e-10,
+        tol="auto",
         n_iter_no_change=10,
         early_stopping=False,
         validation_fraction=0.1,
@@ -335,9 +342,12 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
                 batch_size = X.shape[0] if X.shape[0] <= _FULL_BATCH_ROWS else 16384
             else:
                 batch_size = min(200, X.shape[0])
+        tol = self.tol
+        if tol == "auto":
+            tol = 1e-10 if batch_size >= X.shape[0] else 1e-4
         trainer = Trainer(
             net, optimizer, loss_fn, Xs, Ys, weights, validation,
-            batch_size=batch_size, shuffle=self.shuffle, seed=shuffle_seed, tol=self.tol,
+            batch_size=batch_size, shuffle=self.shuffle, seed=shuffle_seed, tol=tol,
             n_iter_no_change=self.n_iter_no_change, adaptive=self.learning_rate == "adaptive",
         )
         result = trainer.train(self.epochs, callbacks=callbacks, verbose=self.verbose)
@@ -351,11 +361,25 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         if not (result.converged or result.stopped_by_callback):
             warnings.warn(
                 f"{type(self).__name__} ran all epochs={self.epochs} before the monitored loss "
-                f"stopped improving by tol={self.tol:g}; the fit may not have converged. "
+                f"stopped improving by tol={tol:g}; the fit may not have converged. "
                 "Raise epochs, or check the learning rate and the scaling of the data.",
                 ConvergenceWarning,
             )
 
+        if linear and self.loss == "squared_error" and Xs.shape[1] <= _MAX_CHECKED_FEATURES:
+            layer = net.layers[-1]
+            gap = _distance_to_least_squares(
+                Xs, Ys, weights, layer.kernel.numpy(), layer.bias.numpy(), self.alpha / X.shape[0]
+            )
+            if gap > _COEF_RTOL:
+                warnings.warn(
+                    f"The coefficients are an estimated {gap:.1e} (relative) away from the "
+                    f"least-squares optimum: training stopped after {result.n_epochs} "
+                    f"epochs (epochs={self.epochs}, tol={tol:g}) short of it. The problem is "
+                    "probably ill-conditioned (nearly collinear features); raise epochs, lower tol, "
+                    "add an alpha penalty, or use LinearRegression for exact coefficients.",
+                    ConvergenceWarning,
+                )
         model = self._export(net, scaling)
         loss_curve = (self.loss_curve_ if warm else []) + result.loss
         val_curve = None
@@ -394,8 +418,8 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             return net, optimizer, _as_loss(net.loss), callbacks, self._lr0
 
         builder, params = self._scikeras_params(hidden, seed, n_samples, Ys.shape[1])
-        if self.model is not None and not isinstance(self.model, keras.Model):
-            # A user's builder may draw from global seeds; scope them.
+        if self.model is not None:
+            # A user's layers may draw from global seeds; scope them.
             with global_seed_scope(seed):
                 net, callbacks = scikeras_build(builder, params, Xs, Ys)
         else:
@@ -413,7 +437,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             for layer, kernel, bias in zip(layers, kernels, biases):
                 layer.set_weights([kernel, bias] if layer.use_bias else [kernel])
         optimizer = net.optimizer
-        lr0 = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        lr0 = float(optimizer.learning_rate.numpy())
         return net, optimizer, _as_loss(net.loss), callbacks, lr0
 
     def _scikeras_params(self, hidden, seed, n_samples, n_outputs):
@@ -547,6 +571,36 @@ def _check_shapes(net, n_features, n_outputs):
         raise ValueError(f"The model expects {n_in} input features but X has {n_features}.")
     if n_out is not None and n_out != n_outputs:
         raise ValueError(f"The model has {n_out} output(s) but y has {n_outputs} target(s).")
+
+
+def _distance_to_least_squares(Xs, Ys, weights, kernel, bias, l2):
+    """Relative distance of a linear layer from the exact (ridge) least-squares optimum.
+
+    One Newton step from the trained weights lands on the optimum of the
+    squared loss, so its length measures how far training stopped short.
+    The optimum itself is not used: it is only a certificate of the fit.
+    Near-singular directions (rcond below 1e-12, as in an underdetermined
+    problem) are left out, since gradient descent from zero does not move
+    along them either.
+    """
+    n, p = Xs.shape
+    k = Ys.shape[1]
+    gram = np.zeros((p + 1, p + 1))
+    grad = np.zeros((p + 1, k))
+    weights_aug = np.vstack([kernel, bias[None, :]]).astype(np.float64)
+    for start in range(0, n, _BLOCK_ROWS):
+        A = np.hstack([Xs[start : start + _BLOCK_ROWS], np.ones((min(_BLOCK_ROWS, n - start), 1))])
+        w = weights[start : start + _BLOCK_ROWS, None]
+        gram += A.T @ (w * A)
+        grad += A.T @ (w * (A @ weights_aug - Ys[start : start + _BLOCK_ROWS]))
+    gram /= n
+    grad /= n
+    penalty = np.full(p + 1, k * l2)
+    penalty[-1] = 0.0
+    gram[np.diag_indices(p + 1)] += penalty
+    grad[:p] += k * l2 * kernel
+    step = np.linalg.lstsq(gram, grad, rcond=1e-12)[0]
+    return float(np.linalg.norm(step) / max(np.linalg.norm(weights_aug), 1e-6))
 
 
 def _draw_seeds(random_state):

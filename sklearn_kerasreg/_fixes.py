@@ -40,6 +40,9 @@ def scikeras_build(model, params, X, y):
 
     bridge = KerasRegressor(model=model, random_state=None, verbose=0, **params)
     bridge.initialize(X, y)
+    # A builder (or a cloned template) may return an uncompiled model;
+    # scikeras compiles it with the routed optimizer and loss only in fit.
+    bridge._ensure_compiled_model()
     # scikeras keeps the instantiated callbacks in a private attribute.
     return bridge.model_, list(bridge._fit_callbacks)
 
@@ -74,11 +77,12 @@ def global_seed_scope(seed):
 def tf_global_state():
     """A snapshot of TensorFlow/Keras global switches, to check nothing leaked."""
     import keras
-    import tensorflow as tf
     from tensorflow.python.eager import context
+    from tensorflow.python.framework import config
 
     return {
-        "op_determinism": tf.config.experimental.is_op_determinism_enabled(),
+        # No public getter for op determinism in TensorFlow 2.21.
+        "op_determinism": config.is_op_determinism_enabled(),
         "tf_global_seed": context.global_seed(),
         "floatx": keras.backend.floatx(),
     }

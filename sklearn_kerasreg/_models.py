@@ -142,6 +142,9 @@ def folded_model(layers, kernels, biases, name="kerasreg"):
             kernel.shape[1],
             activation=keras.activations.serialize(layer.activation),
             dtype="float64",
+            # Overwritten below; an unseeded random initializer would draw
+            # its seed from Python's global random state.
+            kernel_initializer="zeros",
             name=f"dense_{i}" if layer.name.startswith("dense") else layer.name,
         )
         model.add(dense)

@@ -1,0 +1,363 @@
+"""Behaviour of KerasLinearRegressor: it learns, it reports honestly, it has no side effects."""
+
+import pickle
+import random
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.base import clone, is_regressor
+from sklearn.datasets import load_diabetes, load_linnerud, make_friedman1, make_regression
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import GridSearchCV, train_test_split
+from sklearn.neural_network import MLPRegressor
+
+from sklearn_kerasreg import KerasLinearRegressor
+
+
+def relative_error(actual, expected):
+    return np.linalg.norm(np.ravel(actual) - np.ravel(expected)) / np.linalg.norm(np.ravel(expected))
+
+
+def datasets():
+    rng = np.random.RandomState(0)
+    x = np.linspace(0, 50, 51)
+    return {
+        "tutorial": (x.reshape(-1, 1), x + 10 * rng.uniform(size=51)),
+        "diabetes": load_diabetes(return_X_y=True),
+        "make_regression": make_regression(10_000, 20, noise=10, random_state=0),
+        "linnerud": load_linnerud(return_X_y=True),
+    }
+
+
+@pytest.mark.parametrize("name", list(datasets()))
+def test_single_neuron_matches_linear_regression(name):
+    X, y = datasets()[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = KerasLinearRegressor(random_state=0).fit(X, y)
+    ref = LinearRegression().fit(X, y)
+    assert relative_error(reg.coef_, ref.coef_) <= 1e-3
+    # Intercepts are compared on the scale of the targets (make_regression's is 0).
+    scale = np.abs(y).mean(axis=0)
+    assert np.all(np.abs(np.asarray(reg.intercept_) - ref.intercept_) <= 1e-3 * scale)
+    np.testing.assert_allclose(reg.predict(X), ref.predict(X), rtol=1e-3, atol=1e-3 * scale.max())
+
+
+def test_tutorial_fit_reaches_1e4(tutorial_data):
+    X, y = tutorial_data
+    reg = KerasLinearRegressor(random_state=0).fit(X, y)
+    ref = LinearRegression().fit(X, y)
+    assert relative_error(reg.coef_, ref.coef_) <= 1e-4
+    assert abs(reg.intercept_ - ref.intercept_) <= 1e-4 * abs(ref.intercept_)
+
+
+def test_mlp_learns_friedman_like_mlpregressor():
+    X, y = make_friedman1(n_samples=3000, random_state=0)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    mlp = KerasLinearRegressor(hidden_layer_sizes=(32, 32, 32), random_state=0, epochs=200)
+    mlp.fit(X_train, y_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = MLPRegressor(hidden_layer_sizes=(32, 32, 32), random_state=0).fit(X_train, y_train)
+    assert mlp.score(X_test, y_test) >= ref.score(X_test, y_test) - 0.01
+    assert mlp.score(X_test, y_test) > 0.95
+
+
+def test_is_a_regressor():
+    assert is_regressor(KerasLinearRegressor())
+
+
+def test_attribute_shapes_single_and_multi_output(tutorial_data):
+    X, y = tutorial_data
+    reg = KerasLinearRegressor(random_state=0).fit(X, y)
+    assert reg.coef_.shape == (1,)
+    assert isinstance(reg.intercept_, float)
+    assert [c.shape for c in reg.coefs_] == [(1, 1)]
+    assert [b.shape for b in reg.intercepts_] == [(1,)]
+    assert reg.n_iter_ == len(reg.loss_curve_) == len(reg.history_["loss"])
+    assert reg.n_features_in_ == 1
+
+    X, Y = load_linnerud(return_X_y=True)
+    multi = KerasLinearRegressor(random_state=0).fit(X, Y)
+    assert multi.coef_.shape == (3, 3)
+    assert multi.intercept_.shape == (3,)
+    assert multi.predict(X).shape == (20, 3)
+
+
+def test_mlp_has_layers_but_no_coef():
+    X, y = make_regression(200, 4, random_state=0)
+    mlp = KerasLinearRegressor(hidden_layer_sizes=(8, 5), epochs=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp.fit(X, y)
+    assert [c.shape for c in mlp.coefs_] == [(4, 8), (8, 5), (5, 1)]
+    assert [b.shape for b in mlp.intercepts_] == [(8,), (5,), (1,)]
+    assert not hasattr(mlp, "coef_")
+    with pytest.raises(AttributeError, match="not linear|nonlinear"):
+        mlp.intercept_
+
+
+def test_all_linear_network_has_exact_effective_coef():
+    X, y = make_regression(300, 3, noise=1, random_state=0)
+    reg = KerasLinearRegressor(hidden_layer_sizes=(4,), activation="identity", epochs=50, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+    np.testing.assert_allclose(X @ reg.coef_ + reg.intercept_, reg.predict(X), rtol=1e-10, atol=1e-8)
+
+
+def test_model_predicts_in_original_units_on_its_own(tmp_path):
+    import keras
+
+    X, y = make_regression(100, 3, noise=5, bias=40, random_state=0)
+    reg = KerasLinearRegressor(random_state=0).fit(X * 100 + 7, y)
+    path = tmp_path / "model.keras"
+    reg.model_.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(
+        np.asarray(loaded(X * 100 + 7)).ravel(), reg.predict(X * 100 + 7), rtol=1e-12
+    )
+    kernel, bias = reg.model_.layers[-1].get_weights()
+    np.testing.assert_allclose(kernel.ravel(), reg.coef_)
+    np.testing.assert_allclose(bias[0], reg.intercept_)
+
+
+def test_summary_prints_the_dense_layer(tutorial_data, capsys):
+    reg = KerasLinearRegressor(random_state=0).fit(*tutorial_data)
+    lines = []
+    reg.summary(print_fn=lambda line, **kw: lines.append(line))
+    text = "\n".join(lines)
+    assert "Dense" in text and "2" in text  # one weight, one bias
+
+
+def test_same_random_state_is_bitwise_reproducible():
+    X, y = make_regression(400, 5, noise=3, random_state=0)
+    params = dict(hidden_layer_sizes=(8,), epochs=30, random_state=7)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = KerasLinearRegressor(**params).fit(X, y)
+        b = KerasLinearRegressor(**params).fit(X, y)
+        c = KerasLinearRegressor(**{**params, "random_state": 8}).fit(X, y)
+    for wa, wb in zip(a.coefs_, b.coefs_):
+        assert np.array_equal(wa, wb)
+    assert np.array_equal(a.predict(X), b.predict(X))
+    assert not np.array_equal(a.predict(X), c.predict(X))
+
+
+def _fit_and_predict(X, y):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sklearn_kerasreg import KerasLinearRegressor
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = KerasLinearRegressor(hidden_layer_sizes=(8,), epochs=30, random_state=3).fit(X, y)
+    return reg.predict(X), reg.coefs_[0]
+
+
+def test_reproducible_in_joblib_workers():
+    from joblib import Parallel, delayed
+
+    X, y = make_regression(300, 4, noise=3, random_state=0)
+    here = _fit_and_predict(X, y)
+    there = Parallel(n_jobs=2, backend="loky")(delayed(_fit_and_predict)(X, y) for _ in range(2))
+    for pred, kernel in there:
+        assert np.array_equal(pred, here[0])
+        assert np.array_equal(kernel, here[1])
+
+
+def test_fit_leaves_global_state_alone(tf_global_state, tutorial_data):
+    from sklearn_kerasreg._fixes import tf_global_state as snapshot
+
+    py_before, np_before = random.getstate(), np.random.get_state()
+    KerasLinearRegressor(random_state=0).fit(*tutorial_data)
+    KerasLinearRegressor(random_state=None).fit(*tutorial_data)
+    assert snapshot() == tf_global_state
+    assert random.getstate() == py_before
+    np_after = np.random.get_state()
+    assert np_after[0] == np_before[0] and np.array_equal(np_after[1], np_before[1])
+    assert np_after[2:] == np_before[2:]
+
+
+def test_unseeded_keras_fit_still_works_after_a_seeded_fit(tf_global_state, tutorial_data):
+    # scikeras 0.13's random_state switches on op determinism for the whole
+    # process, after which an unseeded Keras fit raises "Random ops require a seed".
+    import keras
+
+    X, y = tutorial_data
+    KerasLinearRegressor(random_state=0).fit(X, y)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dropout(0.1), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    history = model.fit(X.astype("float32"), y.astype("float32"), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_routed_parameters_survive_clone_and_reach_the_optimizer(tutorial_data):
+    X, y = tutorial_data
+    reg = KerasLinearRegressor(random_state=0, epochs=5, learning_rate="constant")
+    reg.set_params(optimizer__learning_rate=1e-6)
+    copy = clone(reg)
+    assert copy.get_params()["optimizer__learning_rate"] == 1e-6
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        copy.fit(X, y)
+    assert float(copy._net[1].learning_rate.numpy()) == pytest.approx(1e-6)
+    # With so small a step, five epochs barely move the weights from zero.
+    assert abs(copy.coef_[0]) < 1e-3
+
+
+def test_grid_search_over_routed_parameter():
+    X, y = load_diabetes(return_X_y=True)
+    search = GridSearchCV(
+        KerasLinearRegressor(random_state=0),
+        {"optimizer__learning_rate": [0.1, 1e-5]},
+        cv=3,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search.fit(X, y)
+    assert search.best_params_ == {"optimizer__learning_rate": 0.1}
+    assert search.cv_results_["mean_test_score"][0] > search.cv_results_["mean_test_score"][1]
+
+
+def test_fit_does_not_mutate_parameters(tutorial_data):
+    import keras
+
+    X, y = tutorial_data
+    optimizer = keras.optimizers.Adam(learning_rate=0.1)
+    template = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    weights_before = [w.copy() for w in template.get_weights()]
+    reg = KerasLinearRegressor(template, optimizer=optimizer, random_state=0, epochs=50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+    assert reg.optimizer is optimizer and optimizer.iterations.numpy() == 0
+    for before, after in zip(weights_before, template.get_weights()):
+        assert np.array_equal(before, after)
+
+
+def test_user_builder_is_trained_and_scaled(tutorial_data):
+    import keras
+
+    def build(meta, compile_kwargs):
+        model = keras.Sequential([keras.Input((meta["n_features_in_"],)), keras.layers.Dense(1)])
+        model.compile(**compile_kwargs)
+        return model
+
+    X, y = tutorial_data
+    reg = KerasLinearRegressor(build, random_state=0, learning_rate_init=0.1).fit(X, y)
+    ref = LinearRegression().fit(X, y)
+    assert relative_error(reg.coef_, ref.coef_) <= 1e-3
+
+
+def test_too_few_epochs_warn(tutorial_data):
+    with pytest.warns(ConvergenceWarning, match="epochs=3"):
+        KerasLinearRegressor(epochs=3, random_state=0).fit(*tutorial_data)
+
+
+def test_ill_conditioned_problem_warns_instead_of_returning_wrong_coefficients():
+    rng = np.random.RandomState(0)
+    x = rng.normal(size=(500, 1))
+    X = np.hstack([x, x + 1e-4 * rng.normal(size=(500, 1)), rng.normal(size=(500, 1))])
+    y = X @ [1.0, 2.0, 3.0] + 0.1 * rng.normal(size=500)
+    with pytest.warns(ConvergenceWarning, match="ill-conditioned"):
+        KerasLinearRegressor(random_state=0).fit(X, y)
+
+
+def test_divergence_raises_and_leaves_estimator_unfitted():
+    X, y = make_regression(100, 3, random_state=0)
+    reg = KerasLinearRegressor(standardize=False, learning_rate_init=1e6, optimizer="sgd", random_state=0)
+    with pytest.raises(ValueError, match="learning rate"):
+        reg.fit(X * 1e6, y * 1e6)
+    assert not hasattr(reg, "model_") and not hasattr(reg, "n_features_in_")
+
+
+def test_interrupted_fit_keeps_previous_model(tutorial_data):
+    import keras
+
+    X, y = tutorial_data
+    reg = KerasLinearRegressor(random_state=0).fit(X, y)
+    coef = reg.coef_.copy()
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 3:
+                raise KeyboardInterrupt
+
+    reg.set_params(callbacks=[Interrupt()])
+    with pytest.raises(KeyboardInterrupt):
+        reg.fit(X * 2, y)
+    assert np.array_equal(reg.coef_, coef)
+
+
+def test_keras_callbacks_see_each_epoch(tutorial_data):
+    import keras
+
+    stopper = keras.callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=10.0)
+    reg = KerasLinearRegressor(random_state=0, callbacks=[stopper]).fit(*tutorial_data)
+    assert reg.n_iter_ == 2  # stopped at the first epoch that did not improve by 10
+
+
+def test_sample_weight_zero_is_removal(tutorial_data):
+    X, y = tutorial_data
+    w = np.ones(len(y))
+    w[::2] = 0
+    weighted = KerasLinearRegressor(random_state=0, tol=0, epochs=400).fit(X, y, sample_weight=w)
+    removed = KerasLinearRegressor(random_state=0, tol=0, epochs=400).fit(X[1::2], y[1::2])
+    np.testing.assert_allclose(weighted.coef_, removed.coef_, rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"hidden_layer_sizes": (3, -1)}, "hidden_layer_sizes"),
+        ({"loss": "hinge"}, "loss"),
+        ({"validation_fraction": 1.5}, "validation_fraction"),
+        ({"learning_rate_init": -1.0}, "learning_rate_init"),
+    ],
+)
+def test_bad_parameters_are_named(tutorial_data, params, match):
+    with pytest.raises(ValueError, match=match):
+        KerasLinearRegressor(**params).fit(*tutorial_data)
+
+
+def test_sparse_input_gets_an_explicit_message(tutorial_data):
+    from scipy import sparse
+
+    X, y = tutorial_data
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        KerasLinearRegressor().fit(sparse.csr_matrix(X), y)
+
+
+def test_pickle_round_trip_keeps_predictions(tutorial_data):
+    X, y = tutorial_data
+    reg = KerasLinearRegressor(random_state=0).fit(X, y)
+    loaded = pickle.loads(pickle.dumps(reg))
+    assert np.array_equal(loaded.predict(X), reg.predict(X))
+    assert np.array_equal(loaded.coef_, reg.coef_)
+
+
+def test_warm_start_continues_from_previous_weights(tutorial_data):
+    X, y = tutorial_data
+    reg = KerasLinearRegressor(random_state=0, warm_start=True, epochs=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+        first = reg.loss_curve_[-1]
+        reg.fit(X, y)
+    assert len(reg.loss_curve_) == 10
+    assert reg.loss_curve_[5] <= first
+
+
+def test_importing_does_not_load_tensorflow():
+    import subprocess
+    import sys
+
+    code = "import sys, sklearn_kerasreg; print('tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
