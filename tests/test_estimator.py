@@ -361,3 +361,19 @@ def test_importing_does_not_load_tensorflow():
     code = "import sys, sklearn_kerasreg; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_pandas_feature_names_and_integer_input():
+    pd = pytest.importorskip("pandas")
+    X, y = make_regression(120, 3, noise=1, random_state=0)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    reg = KerasLinearRegressor(random_state=0).fit(frame, y)
+    assert list(reg.feature_names_in_) == ["a", "b", "c"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        predictions = reg.predict(frame)
+    assert predictions.dtype == np.float64
+    with pytest.raises(ValueError, match="[Ff]eature names"):
+        reg.predict(frame[["c", "b", "a"]])
+    ints = KerasLinearRegressor(random_state=0).fit(np.arange(40).reshape(20, 2), np.arange(20))
+    assert ints.predict(np.arange(40).reshape(20, 2)).dtype == np.float64
