@@ -1,17 +1,16 @@
 """KerasLinearRegressor: a scikit-learn regressor trained as a Keras network."""
 
-import math
 import numbers
 import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _models
+from ._data import BLOCK_ROWS, distance_to_least_squares, draw_seeds, split, standardized, weighted_stats
 from ._engine import Trainer
 from ._fixes import (
     ROUTING_PREFIXES,
@@ -22,8 +21,6 @@ from ._fixes import (
     validate_data,
 )
 
-#: Rows per block when standardizing and predicting, to bound temporary memory.
-_BLOCK_ROWS = 65536
 #: With batch_size="auto", a linear model takes full-batch steps up to this many rows.
 _FULL_BATCH_ROWS = 131072
 #: A linear fit further than this (relative) from the least-squares optimum warns.
@@ -307,27 +304,27 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
                 f"y has {Y.shape[1]} target(s) but the warm-started model predicts {self._n_outputs}."
             )
 
-        init_seed, shuffle_seed, split_seed = _draw_seeds(self.random_state)
+        init_seed, shuffle_seed, split_seed = draw_seeds(self.random_state)
         hidden = self._check_hidden_layer_sizes()
         validation = None
         if self.early_stopping:
-            X, Xv, Y, Yv, sample_weight, wv = _split(X, Y, sample_weight, self.validation_fraction, split_seed)
+            X, Xv, Y, Yv, sample_weight, wv = split(X, Y, sample_weight, self.validation_fraction, split_seed)
 
         if warm:
             scaling = self._scaling
         elif self.standardize:
-            scaling = (*_weighted_stats(X, sample_weight), *_weighted_stats(Y, sample_weight))
+            scaling = (*weighted_stats(X, sample_weight), *weighted_stats(Y, sample_weight))
         else:
             scaling = (np.zeros(X.shape[1]), np.ones(X.shape[1]), np.zeros(Y.shape[1]), np.ones(Y.shape[1]))
 
         # Weights normalized to mean 1: Keras averages weighted losses over
         # the count, so this makes the loss the weighted mean.
         weights = (sample_weight * (len(sample_weight) / sample_weight.sum())).astype(np.float64)
-        Xs = _standardized(X, scaling[0], scaling[1])
+        Xs = standardized(X, scaling[0], scaling[1])
         Ys = (Y - scaling[2]) / scaling[3]
         if self.early_stopping:
             validation = (
-                _standardized(Xv, scaling[0], scaling[1]),
+                standardized(Xv, scaling[0], scaling[1]),
                 (Yv - scaling[2]) / scaling[3],
                 (wv * (len(wv) / wv.sum())) if wv.sum() > 0 else None,
             )
@@ -368,7 +365,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
 
         if linear and self.loss == "squared_error" and Xs.shape[1] <= _MAX_CHECKED_FEATURES:
             layer = net.layers[-1]
-            gap = _distance_to_least_squares(
+            gap = distance_to_least_squares(
                 Xs, Ys, weights, layer.kernel.numpy(), layer.bias.numpy(), self.alpha / X.shape[0]
             )
             if gap > _COEF_RTOL:
@@ -410,8 +407,6 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
 
     def _network(self, warm, Xs, Ys, hidden, seed, n_samples):
         """The training network, its optimizer, loss, callbacks and initial learning rate."""
-        import keras
-
         if warm and getattr(self, "_net", None) is not None:
             net, optimizer, callbacks = self._net
             optimizer.learning_rate.assign(self._lr0)
@@ -502,9 +497,9 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         out = np.empty((X.shape[0], self._n_outputs))
-        for start in range(0, X.shape[0], _BLOCK_ROWS):
-            block = X[start : start + _BLOCK_ROWS]
-            out[start : start + _BLOCK_ROWS] = np.asarray(self.model_(block, training=False), dtype=np.float64)
+        for start in range(0, X.shape[0], BLOCK_ROWS):
+            block = X[start : start + BLOCK_ROWS]
+            out[start : start + BLOCK_ROWS] = np.asarray(self.model_(block, training=False), dtype=np.float64)
         return out.ravel() if self._y_1d else out
 
     def _dense_weights(self):
@@ -571,77 +566,3 @@ def _check_shapes(net, n_features, n_outputs):
         raise ValueError(f"The model expects {n_in} input features but X has {n_features}.")
     if n_out is not None and n_out != n_outputs:
         raise ValueError(f"The model has {n_out} output(s) but y has {n_outputs} target(s).")
-
-
-def _distance_to_least_squares(Xs, Ys, weights, kernel, bias, l2):
-    """Relative distance of a linear layer from the exact (ridge) least-squares optimum.
-
-    One Newton step from the trained weights lands on the optimum of the
-    squared loss, so its length measures how far training stopped short.
-    The optimum itself is not used: it is only a certificate of the fit.
-    Near-singular directions (rcond below 1e-12, as in an underdetermined
-    problem) are left out, since gradient descent from zero does not move
-    along them either.
-    """
-    n, p = Xs.shape
-    k = Ys.shape[1]
-    gram = np.zeros((p + 1, p + 1))
-    grad = np.zeros((p + 1, k))
-    weights_aug = np.vstack([kernel, bias[None, :]]).astype(np.float64)
-    for start in range(0, n, _BLOCK_ROWS):
-        A = np.hstack([Xs[start : start + _BLOCK_ROWS], np.ones((min(_BLOCK_ROWS, n - start), 1))])
-        w = weights[start : start + _BLOCK_ROWS, None]
-        gram += A.T @ (w * A)
-        grad += A.T @ (w * (A @ weights_aug - Ys[start : start + _BLOCK_ROWS]))
-    gram /= n
-    grad /= n
-    penalty = np.full(p + 1, k * l2)
-    penalty[-1] = 0.0
-    gram[np.diag_indices(p + 1)] += penalty
-    grad[:p] += k * l2 * kernel
-    step = np.linalg.lstsq(gram, grad, rcond=1e-12)[0]
-    return float(np.linalg.norm(step) / max(np.linalg.norm(weights_aug), 1e-6))
-
-
-def _draw_seeds(random_state):
-    """Three seeds (weights, shuffles, split) without touching global random state."""
-    if random_state is None:
-        return np.random.default_rng().integers(0, 2**31 - 1, size=3).tolist()
-    if isinstance(random_state, numbers.Integral):
-        random_state = np.random.RandomState(random_state)
-    return random_state.randint(0, 2**31 - 1, size=3).tolist()
-
-
-def _split(X, Y, w, fraction, seed):
-    n_val = math.ceil(fraction * X.shape[0])
-    if n_val < 2 or X.shape[0] - n_val < 2:
-        raise ValueError(
-            f"validation_fraction={fraction} of {X.shape[0]} samples leaves too few samples to "
-            "train or validate on; use more data or set early_stopping=False."
-        )
-    return train_test_split(X, Y, w, test_size=n_val, random_state=seed)
-
-
-def _weighted_stats(A, w):
-    """Weighted column means and standard deviations (1 for constant columns)."""
-    total = w.sum()
-    mean = np.zeros(A.shape[1])
-    for start in range(0, A.shape[0], _BLOCK_ROWS):
-        mean += w[start : start + _BLOCK_ROWS] @ A[start : start + _BLOCK_ROWS]
-    mean /= total
-    var = np.zeros(A.shape[1])
-    for start in range(0, A.shape[0], _BLOCK_ROWS):
-        block = A[start : start + _BLOCK_ROWS] - mean
-        var += w[start : start + _BLOCK_ROWS] @ (block * block)
-    scale = np.sqrt(var / total)
-    tiny = 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
-    scale[scale <= tiny] = 1.0
-    return mean, scale
-
-
-def _standardized(X, mean, scale):
-    """``(X - mean) / scale``, built block by block to bound temporary memory."""
-    out = np.empty(X.shape, dtype=np.float64)
-    for start in range(0, X.shape[0], _BLOCK_ROWS):
-        out[start : start + _BLOCK_ROWS] = (X[start : start + _BLOCK_ROWS] - mean) / scale
-    return out

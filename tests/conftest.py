@@ -10,10 +10,10 @@ import pytest
 @pytest.fixture
 def tf_global_state():
     """Restore every TensorFlow/Keras global switch a test may flip."""
-    from sklearn_kerasreg._fixes import tf_global_state
-
     import keras
     import tensorflow as tf
+
+    from sklearn_kerasreg._fixes import tf_global_state
 
     before = tf_global_state()
     py_state, np_state = random.getstate(), np.random.get_state()

@@ -96,7 +96,7 @@ def test_mlp_has_layers_but_no_coef():
     assert [b.shape for b in mlp.intercepts_] == [(8,), (5,), (1,)]
     assert not hasattr(mlp, "coef_")
     with pytest.raises(AttributeError, match="not linear|nonlinear"):
-        mlp.intercept_
+        _ = mlp.intercept_
 
 
 def test_all_linear_network_has_exact_effective_coef():
@@ -134,7 +134,7 @@ def test_summary_prints_the_dense_layer(tutorial_data, capsys):
 
 def test_same_random_state_is_bitwise_reproducible():
     X, y = make_regression(400, 5, noise=3, random_state=0)
-    params = dict(hidden_layer_sizes=(8,), epochs=30, random_state=7)
+    params = {"hidden_layer_sizes": (8,), "epochs": 30, "random_state": 7}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         a = KerasLinearRegressor(**params).fit(X, y)

@@ -1,0 +1,84 @@
+"""Data-side helpers of the estimator: seeds, splits, standardization, the optimality check."""
+
+import math
+import numbers
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+#: Rows per block when standardizing and checking, to bound temporary memory.
+BLOCK_ROWS = 65536
+
+
+def distance_to_least_squares(Xs, Ys, weights, kernel, bias, l2):
+    """Relative distance of a linear layer from the exact (ridge) least-squares optimum.
+
+    One Newton step from the trained weights lands on the optimum of the
+    squared loss, so its length measures how far training stopped short.
+    The optimum itself is not used: it is only a certificate of the fit.
+    Near-singular directions (rcond below 1e-12, as in an underdetermined
+    problem) are left out, since gradient descent from zero does not move
+    along them either.
+    """
+    n, p = Xs.shape
+    k = Ys.shape[1]
+    gram = np.zeros((p + 1, p + 1))
+    grad = np.zeros((p + 1, k))
+    weights_aug = np.vstack([kernel, bias[None, :]]).astype(np.float64)
+    for start in range(0, n, BLOCK_ROWS):
+        A = np.hstack([Xs[start : start + BLOCK_ROWS], np.ones((min(BLOCK_ROWS, n - start), 1))])
+        w = weights[start : start + BLOCK_ROWS, None]
+        gram += A.T @ (w * A)
+        grad += A.T @ (w * (A @ weights_aug - Ys[start : start + BLOCK_ROWS]))
+    gram /= n
+    grad /= n
+    penalty = np.full(p + 1, k * l2)
+    penalty[-1] = 0.0
+    gram[np.diag_indices(p + 1)] += penalty
+    grad[:p] += k * l2 * kernel
+    step = np.linalg.lstsq(gram, grad, rcond=1e-12)[0]
+    return float(np.linalg.norm(step) / max(np.linalg.norm(weights_aug), 1e-6))
+
+
+def draw_seeds(random_state):
+    """Three seeds (weights, shuffles, split) without touching global random state."""
+    if random_state is None:
+        return np.random.default_rng().integers(0, 2**31 - 1, size=3).tolist()
+    if isinstance(random_state, numbers.Integral):
+        random_state = np.random.RandomState(random_state)
+    return random_state.randint(0, 2**31 - 1, size=3).tolist()
+
+
+def split(X, Y, w, fraction, seed):
+    n_val = math.ceil(fraction * X.shape[0])
+    if n_val < 2 or X.shape[0] - n_val < 2:
+        raise ValueError(
+            f"validation_fraction={fraction} of {X.shape[0]} samples leaves too few samples to "
+            "train or validate on; use more data or set early_stopping=False."
+        )
+    return train_test_split(X, Y, w, test_size=n_val, random_state=seed)
+
+
+def weighted_stats(A, w):
+    """Weighted column means and standard deviations (1 for constant columns)."""
+    total = w.sum()
+    mean = np.zeros(A.shape[1])
+    for start in range(0, A.shape[0], BLOCK_ROWS):
+        mean += w[start : start + BLOCK_ROWS] @ A[start : start + BLOCK_ROWS]
+    mean /= total
+    var = np.zeros(A.shape[1])
+    for start in range(0, A.shape[0], BLOCK_ROWS):
+        block = A[start : start + BLOCK_ROWS] - mean
+        var += w[start : start + BLOCK_ROWS] @ (block * block)
+    scale = np.sqrt(var / total)
+    tiny = 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
+    scale[scale <= tiny] = 1.0
+    return mean, scale
+
+
+def standardized(X, mean, scale):
+    """``(X - mean) / scale``, built block by block to bound temporary memory."""
+    out = np.empty(X.shape, dtype=np.float64)
+    for start in range(0, X.shape[0], BLOCK_ROWS):
+        out[start : start + BLOCK_ROWS] = (X[start : start + BLOCK_ROWS] - mean) / scale
+    return out
