@@ -11,6 +11,7 @@ back between calls to report progress and to drive Keras callbacks, which see
 one ``on_epoch_end`` per epoch with the usual ``logs``.
 """
 
+import functools
 import math
 import sys
 from dataclasses import dataclass, field
@@ -111,7 +112,11 @@ class Trainer:
         self._diverged = tf.Variable(False, trainable=False)
         if not optimizer.built:
             optimizer.build(self._weights)
-        self._run = tf.function(self._run_epochs)
+        # Every fit traces once, for its new network. TensorFlow counts
+        # traces per function code object, so a bound method (or a closure)
+        # would make a search's many fits warn of retracing; a partial is
+        # counted on its own.
+        self._run = tf.function(functools.partial(Trainer._run_epochs, self))
 
     # -- graph code -----------------------------------------------------
     def _loss(self, X, y, w, training):

@@ -377,3 +377,27 @@ def test_pandas_feature_names_and_integer_input():
         reg.predict(frame[["c", "b", "a"]])
     ints = KerasLinearRegressor(random_state=0).fit(np.arange(40).reshape(20, 2), np.arange(20))
     assert ints.predict(np.arange(40).reshape(20, 2)).dtype == np.float64
+
+
+def test_no_retracing_warnings_over_50_fit_predict_cycles():
+    import logging
+
+    import tensorflow as tf
+
+    messages = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    handler = Collect()
+    tf.get_logger().addHandler(handler)
+    try:
+        X, y = make_regression(60, 3, noise=1, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            for seed in range(50):
+                KerasLinearRegressor(epochs=5, random_state=seed).fit(X, y).predict(X)
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [m for m in messages if "retracing" in m]
