@@ -76,9 +76,9 @@ def weighted_stats(A, w):
     return mean, scale
 
 
-def standardized(X, mean, scale):
+def standardized(X, mean, scale, dtype=np.float64):
     """``(X - mean) / scale``, built block by block to bound temporary memory."""
-    out = np.empty(X.shape, dtype=np.float64)
+    out = np.empty(X.shape, dtype=dtype)
     for start in range(0, X.shape[0], BLOCK_ROWS):
         out[start : start + BLOCK_ROWS] = (X[start : start + BLOCK_ROWS] - mean) / scale
     return out

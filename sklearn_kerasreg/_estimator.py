@@ -80,7 +80,8 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         standardized problem: ``alpha / n_samples`` per squared weight.
     batch_size : int or "auto", default="auto"
         "auto" takes full-batch steps for the single-neuron model (mini-batches
-        of 16384 above 131072 rows) and ``min(200, n_samples)`` with hidden
+        of 16384 above 131072 rows, where the built-in network also trains in
+        float32 to halve the memory) and ``min(200, n_samples)`` with hidden
         layers.
     epochs : int, default=1000
         Maximum number of passes over the training data.
@@ -320,11 +321,14 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         # Weights normalized to mean 1: Keras averages weighted losses over
         # the count, so this makes the loss the weighted mean.
         weights = (sample_weight * (len(sample_weight) / sample_weight.sum())).astype(np.float64)
-        Xs = standardized(X, scaling[0], scaling[1])
+        # Large data trains the built-in network in float32: half the memory
+        # and a third of the time per pass. The loss stays float64.
+        dtype = np.float32 if self.model is None and X.shape[0] > _FULL_BATCH_ROWS else np.float64
+        Xs = standardized(X, scaling[0], scaling[1], dtype)
         Ys = (Y - scaling[2]) / scaling[3]
         if self.early_stopping:
             validation = (
-                standardized(Xv, scaling[0], scaling[1]),
+                standardized(Xv, scaling[0], scaling[1], dtype),
                 (Yv - scaling[2]) / scaling[3],
                 (wv * (len(wv) / wv.sum())) if wv.sum() > 0 else None,
             )
@@ -412,7 +416,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             optimizer.learning_rate.assign(self._lr0)
             return net, optimizer, _as_loss(net.loss), callbacks, self._lr0
 
-        builder, params = self._scikeras_params(hidden, seed, n_samples, Ys.shape[1])
+        builder, params = self._scikeras_params(hidden, seed, n_samples, Ys.shape[1], Xs.dtype)
         if self.model is not None:
             # A user's layers may draw from global seeds; scope them.
             with global_seed_scope(seed):
@@ -435,7 +439,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         lr0 = float(optimizer.learning_rate.numpy())
         return net, optimizer, _as_loss(net.loss), callbacks, lr0
 
-    def _scikeras_params(self, hidden, seed, n_samples, n_outputs):
+    def _scikeras_params(self, hidden, seed, n_samples, n_outputs, dtype):
         """The model builder and the parameters scikeras builds and compiles it with."""
         import keras
 
@@ -463,6 +467,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
                 model__n_outputs=n_outputs,
                 model__l2=self.alpha / n_samples,
                 model__seed=int(seed),
+                model__dtype=np.dtype(dtype).name,
             )
             return _models.dense_network, params
         if isinstance(self.model, keras.Model):
