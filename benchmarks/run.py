@@ -109,6 +109,18 @@ def mlp_peers():
     }
 
 
+def fitted_coef(estimator):
+    """Coefficients in the data's units, or None for a nonlinear model."""
+    if hasattr(estimator, "steps"):  # StandardScaler + SGDRegressor
+        return estimator[-1].coef_ / estimator[0].scale_
+    if hasattr(estimator, "coef_"):  # False for a nonlinear KerasLinearRegressor
+        return np.ravel(estimator.coef_)
+    model = getattr(estimator, "model_", None)  # the wrappers' tutorial recipe: one Dense layer
+    if model is not None and len(model.layers) == 1:
+        return np.ravel(model.layers[0].get_weights()[0])
+    return None
+
+
 def measure(make, X_train, y_train, X_test, y_test, repeats, reference_coef=None):
     fit_times, predict_times = [], []
     for _ in range(repeats):
@@ -130,18 +142,7 @@ def measure(make, X_train, y_train, X_test, y_test, repeats, reference_coef=None
         "peak_mb": memory.mb,
         "coef_rel_err": None,
     }
-    final = estimator[-1] if hasattr(estimator, "steps") else estimator
-    coef = None
-    if hasattr(estimator, "steps") and hasattr(final, "coef_"):
-        scaler = estimator[0]
-        coef = final.coef_ / scaler.scale_
-    elif hasattr(final, "coef_") and not isinstance(final, MLPRegressor):
-        try:
-            coef = np.ravel(final.coef_)
-        except AttributeError:
-            coef = None
-    elif getattr(final, "model_", None) is not None and len(final.model_.layers) == 1:
-        coef = np.ravel(final.model_.layers[0].get_weights()[0])
+    coef = fitted_coef(estimator)
     if coef is not None and reference_coef is not None:
         row["coef_rel_err"] = float(np.linalg.norm(coef - reference_coef) / np.linalg.norm(reference_coef))
     return row

@@ -9,7 +9,7 @@ import sys
 import time
 
 
-def main(argv=None):
+def main():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np
     from sklearn.linear_model import LinearRegression

@@ -76,6 +76,12 @@ def weighted_stats(A, w):
     return mean, scale
 
 
+def mean_one(w):
+    """Weights rescaled to mean 1. Keras averages weighted losses over the
+    sample count, so with these the loss is the weighted mean."""
+    return w * (len(w) / w.sum())
+
+
 def standardized(X, mean, scale, dtype=np.float64):
     """``(X - mean) / scale``, built block by block to bound temporary memory."""
     out = np.empty(X.shape, dtype=dtype)

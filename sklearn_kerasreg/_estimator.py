@@ -10,7 +10,15 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _models
-from ._data import BLOCK_ROWS, distance_to_least_squares, draw_seeds, split, standardized, weighted_stats
+from ._data import (
+    BLOCK_ROWS,
+    distance_to_least_squares,
+    draw_seeds,
+    mean_one,
+    split,
+    standardized,
+    weighted_stats,
+)
 from ._engine import Trainer
 from ._fixes import (
     ROUTING_PREFIXES,
@@ -318,9 +326,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         else:
             scaling = (np.zeros(X.shape[1]), np.ones(X.shape[1]), np.zeros(Y.shape[1]), np.ones(Y.shape[1]))
 
-        # Weights normalized to mean 1: Keras averages weighted losses over
-        # the count, so this makes the loss the weighted mean.
-        weights = (sample_weight * (len(sample_weight) / sample_weight.sum())).astype(np.float64)
+        weights = mean_one(sample_weight)
         # Large data trains the built-in network in float32: half the memory
         # and a third of the time per pass. The loss stays float64.
         dtype = np.float32 if self.model is None and X.shape[0] > _FULL_BATCH_ROWS else np.float64
@@ -330,7 +336,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             validation = (
                 standardized(Xv, scaling[0], scaling[1], dtype),
                 (Yv - scaling[2]) / scaling[3],
-                (wv * (len(wv) / wv.sum())) if wv.sum() > 0 else None,
+                mean_one(wv) if wv.sum() > 0 else None,
             )
 
         net, optimizer, loss_fn, callbacks, lr0 = self._network(
