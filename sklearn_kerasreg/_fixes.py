@@ -6,6 +6,7 @@ level, so that ``import sklearn_kerasreg`` stays fast.
 """
 
 import contextlib
+import copy
 import random
 
 import numpy as np
@@ -18,6 +19,27 @@ from sklearn.base import _fit_context  # noqa: F401
 # is still private in 1.9.
 from sklearn.utils.validation import _check_sample_weight as check_sample_weight  # noqa: F401
 from sklearn.utils.validation import validate_data  # noqa: F401
+
+def carry_clone_state(source, new):
+    """Copy to a clone what scikit-learn's default ``clone`` carries besides parameters.
+
+    Our ``__sklearn_clone__`` exists only because ``__init__`` cannot take
+    routed parameters; everything else must behave like
+    ``sklearn.base._clone_parametrized`` (scikit-learn 1.9): the metadata
+    requests (``set_fit_request``), ``set_output``'s configuration and
+    scikit-learn's callbacks. Check this list when scikit-learn's ``clone``
+    changes.
+    """
+    from sklearn.base import clone
+
+    if hasattr(source, "_metadata_request"):
+        new._metadata_request = clone(source._metadata_request)
+    if hasattr(source, "_skl_callbacks"):
+        new._skl_callbacks = source._skl_callbacks
+    if hasattr(source, "_sklearn_output_config"):
+        new._sklearn_output_config = copy.deepcopy(source._sklearn_output_config)
+    return new
+
 
 #: Parameter prefixes that scikeras routes to the model builder, optimizer,
 #: loss, callbacks and to ``fit``/``predict``/``compile``.

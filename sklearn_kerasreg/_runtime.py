@@ -1,0 +1,69 @@
+"""TensorFlow's thread pools: capped in worker processes before the first op runs.
+
+TensorFlow sizes its intra-op and inter-op thread pools to every core of the
+machine. In a search with ``n_jobs=2`` on two cores, each worker would then
+run two or more busy threads per core. Parallel back ends already say how
+many threads a worker should use: joblib's loky workers get
+``OMP_NUM_THREADS = cpu_count() // n_jobs`` and Dask's nanny gives its
+workers ``OMP_NUM_THREADS=1``. We apply the same number to TensorFlow.
+"""
+
+import os
+import threading
+
+#: Overrides every other source when set to a positive integer.
+THREADS_ENV = "SKLEARN_KERASREG_TF_THREADS"
+
+_lock = threading.Lock()
+_applied = False
+
+
+def thread_cap():
+    """The thread cap this process asks for, or None to leave TensorFlow's default.
+
+    ``SKLEARN_KERASREG_TF_THREADS`` wins; otherwise ``OMP_NUM_THREADS`` (set by
+    joblib's loky workers and Dask's nanny). TensorFlow's own
+    ``TF_NUM_INTRAOP_THREADS`` is respected: when it is set we do nothing.
+    """
+    if os.environ.get("TF_NUM_INTRAOP_THREADS"):
+        return None
+    for name in (THREADS_ENV, "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            try:
+                n = int(value)
+            except ValueError:
+                continue
+            if n >= 1:
+                return n
+    return None
+
+
+def cap_tensorflow_threads():
+    """Apply :func:`thread_cap` to TensorFlow, once per process.
+
+    Only possible before TensorFlow runs its first operation in the process;
+    after that its pools are fixed and this does nothing. A cap the user set
+    with ``tf.config.threading`` is kept.
+    """
+    global _applied
+    if _applied:
+        return
+    with _lock:
+        if _applied:
+            return
+        _applied = True
+        n = thread_cap()
+        if n is None:
+            return
+        import tensorflow as tf
+
+        threading_config = tf.config.threading
+        try:
+            if threading_config.get_intra_op_parallelism_threads() == 0:
+                threading_config.set_intra_op_parallelism_threads(n)
+            if threading_config.get_inter_op_parallelism_threads() == 0:
+                threading_config.set_inter_op_parallelism_threads(n)
+        except RuntimeError:
+            # TensorFlow has already run an operation: its pools are fixed.
+            pass
