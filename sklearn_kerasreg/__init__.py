@@ -4,7 +4,8 @@ Importing this package does not import TensorFlow; it loads on the first fit.
 """
 
 from ._estimator import KerasLinearRegressor
+from ._plotting import LossCurveDisplay, RegressionLineDisplay
 
 __version__ = "0.1.0"
 
-__all__ = ["KerasLinearRegressor", "__version__"]
+__all__ = ["KerasLinearRegressor", "LossCurveDisplay", "RegressionLineDisplay", "__version__"]

@@ -159,7 +159,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
     >>> X = np.linspace(0, 50, 51).reshape(-1, 1)
     >>> y = 2 * X.ravel() + 5
     >>> reg = KerasLinearRegressor(random_state=0).fit(X, y)
-    >>> round(float(reg.coef_[0]), 3), round(float(reg.intercept_), 3)
+    >>> round(float(reg.coef_[0]), 2), round(float(reg.intercept_), 2)
     (2.0, 5.0)
     """
 
