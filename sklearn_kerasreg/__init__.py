@@ -3,9 +3,19 @@
 Importing this package does not import TensorFlow; it loads on the first fit.
 """
 
+from ._compare import Comparison, compare_to_linear_regression
+from ._datasets import load_tutorial
 from ._estimator import KerasLinearRegressor
 from ._plotting import LossCurveDisplay, RegressionLineDisplay
 
 __version__ = "0.1.0"
 
-__all__ = ["KerasLinearRegressor", "LossCurveDisplay", "RegressionLineDisplay", "__version__"]
+__all__ = [
+    "Comparison",
+    "KerasLinearRegressor",
+    "LossCurveDisplay",
+    "RegressionLineDisplay",
+    "__version__",
+    "compare_to_linear_regression",
+    "load_tutorial",
+]

@@ -117,6 +117,7 @@ class Trainer:
         # would make a search's many fits warn of retracing; a partial is
         # counted on its own.
         self._run = tf.function(functools.partial(Trainer._run_epochs, self))
+        self._pass = None
 
     # -- graph code -----------------------------------------------------
     def _loss(self, X, y, w, training):
@@ -217,6 +218,39 @@ class Trainer:
             if self._converged or self._diverged:
                 break
         return losses.stack()[:done], val_losses.stack()[:done]
+
+    def _one_pass(self, X, y, w):
+        """One epoch of mini-batch steps over data given per call (``partial_fit``).
+
+        The row count is dynamic, so chunks of any length share one trace.
+        No stop rule and no learning-rate drops: the caller decides.
+        """
+        import tensorflow as tf
+
+        n = tf.shape(X)[0]
+        order = tf.range(n)
+        if self.shuffle:
+            order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([self.seed, self._epoch]))
+        n_batches = (n + self.batch_size - 1) // self.batch_size
+        total = tf.constant(0.0, tf.float64)
+        for b in tf.range(n_batches):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            loss, grads = self._step(tf.gather(X, idx), tf.gather(y, idx), tf.gather(w, idx))
+            self.optimizer.apply(grads, self._weights)
+            total += loss * tf.cast(tf.shape(idx)[0], tf.float64)
+        self._epoch.assign_add(1)
+        return total / tf.cast(n, tf.float64)
+
+    def train_pass(self, X, y, sample_weight):
+        """Run one epoch over ``X, y`` (arrays of the network's dtype); return its mean loss."""
+        import tensorflow as tf
+
+        if self._pass is None:
+            # reduce_retracing: the second chunk length makes the trace
+            # shape-generic, so a stream of chunks traces at most twice.
+            self._pass = tf.function(functools.partial(Trainer._one_pass, self), reduce_retracing=True)
+        loss = float(self._pass(tf.convert_to_tensor(X), tf.convert_to_tensor(y), tf.convert_to_tensor(sample_weight)))
+        return loss
 
     # -- Python driver ----------------------------------------------------
     def train(self, epochs, callbacks=None, verbose=0):

@@ -98,9 +98,11 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
     tol : float or "auto", default="auto"
         Minimum improvement of the monitored loss (in the units of the
         training loss, standardized if ``standardize=True``) that counts.
-        "auto" is 1e-10 for full-batch training, whose loss is exact, and
-        1e-4 (``MLPRegressor``'s default) with mini-batches, whose epoch loss
-        is noisy.
+        "auto" is 1e-10 for the single-neuron model trained full-batch, a
+        convex problem whose exact loss keeps improving until the optimum,
+        and 1e-4 (``MLPRegressor``'s default) otherwise: mini-batch epoch
+        losses are noisy, and a network with hidden layers has no optimum
+        worth chasing to ten decimals.
     n_iter_no_change : int, default=10
         Epochs in a row without an improvement of ``tol`` that form a stall.
     early_stopping : bool, default=False
@@ -355,7 +357,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
                 batch_size = min(200, X.shape[0])
         tol = self.tol
         if tol == "auto":
-            tol = 1e-10 if batch_size >= X.shape[0] else 1e-4
+            tol = 1e-10 if linear and batch_size >= X.shape[0] else 1e-4
         trainer = Trainer(
             net, optimizer, loss_fn, Xs, Ys, weights, validation,
             batch_size=batch_size, shuffle=self.shuffle, seed=shuffle_seed, tol=tol,

@@ -48,6 +48,9 @@ class LossCurveDisplay:
         (present when the estimator was fitted with ``early_stopping=True``).
     estimator_name : str, default=None
         Prefixed to the legend labels; None leaves them plain.
+    standardized : bool, default=False
+        The losses are on standardized targets (as ``KerasLinearRegressor``'s
+        are with ``standardize=True``); the y label says so.
 
     Attributes
     ----------
@@ -81,10 +84,11 @@ class LossCurveDisplay:
     'log'
     """
 
-    def __init__(self, loss_curve, *, validation_loss_curve=None, estimator_name=None):
+    def __init__(self, loss_curve, *, validation_loss_curve=None, estimator_name=None, standardized=False):
         self.loss_curve = loss_curve
         self.validation_loss_curve = validation_loss_curve
         self.estimator_name = estimator_name
+        self.standardized = standardized
 
     def plot(self, ax=None, *, log_scale=True, name=None, line_kwargs=None, validation_line_kwargs=None):
         """Draw the curves against the epoch number (1-based).
@@ -141,7 +145,10 @@ class LossCurveDisplay:
             )[0]
         if log_scale:
             ax.set_yscale("log")
-        ax.set(xlabel="Epoch", ylabel="Loss")
+        # Our estimator's loss_curve_ is on standardized targets; say so only
+        # when we know, since MLPRegressor's curve is in the targets' units.
+        ylabel = "Loss (standardized units)" if self.standardized else "Loss"
+        ax.set(xlabel="Epoch", ylabel=ylabel)
         ax.legend()
 
         self.ax_ = ax
@@ -193,6 +200,7 @@ class LossCurveDisplay:
             estimator.loss_curve_,
             validation_loss_curve=getattr(estimator, "validation_loss_curve_", None),
             estimator_name=name,
+            standardized=bool(getattr(estimator, "standardize", False)),
         )
         return display.plot(
             ax=ax, log_scale=log_scale, line_kwargs=line_kwargs, validation_line_kwargs=validation_line_kwargs

@@ -58,7 +58,7 @@ def test_loss_curve_draws_loss_per_epoch(reg):
     assert disp.validation_line_ is None
     assert disp.ax_.get_yscale() == "log"
     assert disp.ax_.get_xlabel() == "Epoch"
-    assert disp.ax_.get_ylabel() == "Loss"
+    assert disp.ax_.get_ylabel() == "Loss (standardized units)"
     assert _legend_texts(disp.ax_) == ["training loss"]
     assert disp.figure_ is disp.ax_.figure
 
