@@ -7,6 +7,7 @@ from ._compare import Comparison, compare_to_linear_regression
 from ._datasets import load_tutorial
 from ._estimator import KerasLinearRegressor
 from ._plotting import LossCurveDisplay, RegressionLineDisplay
+from ._streaming import train_on_chunks
 
 __version__ = "0.1.0"
 
@@ -18,4 +19,5 @@ __all__ = [
     "__version__",
     "compare_to_linear_regression",
     "load_tutorial",
+    "train_on_chunks",
 ]

@@ -69,7 +69,7 @@ class Trainer:
     """
 
     def __init__(
-        self, net, optimizer, loss_fn, X, y, sample_weight=None, validation=None, *,
+        self, net, optimizer, loss_fn, X=None, y=None, sample_weight=None, validation=None, *,
         batch_size, shuffle, seed, tol, n_iter_no_change, adaptive,
     ):
         import tensorflow as tf
@@ -77,10 +77,15 @@ class Trainer:
         self.net = net
         self.optimizer = optimizer
         self.loss_fn = loss_fn
+        if X is None:
+            # Data arrives per call to train_pass (partial_fit).
+            X = y = np.empty((0, 0))
+            self.batch_size = max(1, int(batch_size))
+        else:
+            self.batch_size = max(1, min(int(batch_size), X.shape[0]))
         self.n_samples = X.shape[0]
-        self.batch_size = max(1, min(int(batch_size), self.n_samples))
         self.n_batches = math.ceil(self.n_samples / self.batch_size)
-        self.shuffle = shuffle and self.n_batches > 1
+        self.shuffle = shuffle and (self.n_batches > 1 or self.n_samples == 0)
         self.seed = int(seed)
         self.tol = float(tol)
         self.patience = int(n_iter_no_change)

@@ -1,0 +1,185 @@
+"""Training from data that arrives in chunks: files read piece by piece, Dask collections.
+
+Memory is bounded by the size of one chunk: each chunk is read, standardized,
+used for one epoch of mini-batch steps (:meth:`KerasLinearRegressor.partial_fit`)
+and dropped before the next is read.
+"""
+
+import numbers
+import sys
+import time
+
+import numpy as np
+
+from ._engine import LR_DROP_FACTOR
+
+
+def train_on_chunks(estimator, chunks, *, n_passes=5, target=None, tol=1e-4, verbose=0):
+    """Train a :class:`KerasLinearRegressor` on data too large to hold in memory.
+
+    Makes ``n_passes`` passes over the chunks, calling ``partial_fit`` once per
+    chunk. Before the first pass, when the estimator is unfitted and the
+    source can be read more than once, one extra pass accumulates the exact
+    (weighted) means and standard deviations of the inputs and targets, so the
+    standardization is that of the whole data and not of the first chunk. After
+    each pass whose mean loss fails to improve on the best pass by ``tol``, the
+    learning rate is divided by 5, as ``fit`` does when the loss stalls.
+
+    Parameters
+    ----------
+    estimator : KerasLinearRegressor
+        Trained in place; it may already be fitted (training then continues).
+    chunks : callable, iterable, Dask DataFrame or pair of Dask arrays
+        Where the data comes from:
+
+        - a callable returning a fresh iterable of chunks at each call, for
+          example ``lambda: pandas.read_csv(path, chunksize=100_000)``;
+        - an iterable that can be iterated repeatedly (a list of chunks); a
+          one-shot iterator (a ``read_csv`` reader, a generator) only with
+          ``n_passes=1``;
+        - a Dask DataFrame (one chunk per partition, ``target`` names the
+          target column) or a pair ``(X, y)`` of Dask arrays (one chunk per
+          block of rows).
+
+        A chunk is ``(X, y)``, ``(X, y, sample_weight)``, or a pandas DataFrame
+        holding the features and the ``target`` column.
+    n_passes : int, default=5
+        Number of passes (epochs) over the whole data.
+    target : str, default=None
+        Name of the target column when chunks are DataFrames.
+    tol : float, default=1e-4
+        Minimum decrease of a pass's mean (standardized) loss that counts as
+        progress.
+    verbose : int, default=0
+        Print one line per pass to stderr when positive.
+
+    Returns
+    -------
+    estimator : KerasLinearRegressor
+        The estimator, trained.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_kerasreg import KerasLinearRegressor, train_on_chunks
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(4000, 3))
+    >>> y = X @ [1.0, -2.0, 0.5] + 3
+    >>> chunks = [(X[i : i + 1000], y[i : i + 1000]) for i in range(0, 4000, 1000)]
+    >>> reg = train_on_chunks(KerasLinearRegressor(random_state=0), chunks, n_passes=10)
+    >>> np.round(reg.coef_, 2), round(reg.intercept_, 2)
+    (array([ 1. , -2. ,  0.5]), 3.0)
+    """
+    if not (isinstance(n_passes, numbers.Integral) and n_passes >= 1):
+        raise ValueError(f"n_passes must be a positive integer, got {n_passes!r}.")
+    read = _reader(chunks, n_passes, target)
+    if not hasattr(estimator, "model_") and estimator.standardize and n_passes > 1:
+        estimator._set_stream_scaling(*_statistics(read()))
+    best = np.inf
+    for pass_number in range(n_passes):
+        start = time.perf_counter()
+        total, rows = 0.0, 0
+        for X, y, weight in read():
+            estimator.partial_fit(X, y, sample_weight=weight)
+            total += estimator.loss_curve_[-1] * len(X)
+            rows += len(X)
+        if rows == 0:
+            raise ValueError("The chunks held no rows.")
+        loss = total / rows
+        if loss > best - tol:
+            estimator._scale_learning_rate(1 / LR_DROP_FACTOR)
+        best = min(best, loss)
+        if verbose:
+            print(
+                f"pass {pass_number + 1}/{n_passes}: {rows} rows, mean loss {loss:.6g}, "
+                f"{time.perf_counter() - start:.2f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    return estimator
+
+
+def _reader(chunks, n_passes, target):
+    """A function that returns a new iterator of ``(X, y, sample_weight)`` for each pass."""
+    module = type(chunks).__module__ or ""
+    if module.startswith("dask") and hasattr(chunks, "partitions"):
+        return lambda: _items(_dask_partitions(chunks), target)
+    if isinstance(chunks, tuple) and len(chunks) == 2 and type(chunks[0]).__module__.startswith("dask"):
+        return lambda: _items(_dask_blocks(*chunks), target)
+    if callable(chunks):
+        return lambda: _items(chunks(), target)
+    if not hasattr(chunks, "__iter__"):
+        raise TypeError(f"chunks must be iterable or a function returning an iterable, got {type(chunks).__name__}.")
+    if iter(chunks) is chunks and n_passes > 1:
+        raise TypeError(
+            f"{type(chunks).__name__} can be read only once, but n_passes={n_passes}. Pass a function "
+            "that returns a new iterator for each pass, e.g. lambda: pandas.read_csv(path, chunksize=100_000)."
+        )
+    return lambda: _items(chunks, target)
+
+
+def _items(chunks, target):
+    for chunk in chunks:
+        if hasattr(chunk, "columns"):  # a pandas DataFrame
+            if target is None or target not in chunk.columns:
+                raise ValueError(
+                    f"A DataFrame chunk needs target= naming its target column; got target={target!r} "
+                    f"and columns {list(chunk.columns)}."
+                )
+            yield chunk.drop(columns=[target]), chunk[target], None
+        elif isinstance(chunk, (tuple, list)) and len(chunk) in (2, 3):
+            yield chunk[0], chunk[1], chunk[2] if len(chunk) == 3 else None
+        else:
+            raise TypeError(
+                "Each chunk must be (X, y), (X, y, sample_weight) or a DataFrame with a target column, "
+                f"got {type(chunk).__name__}."
+            )
+
+
+def _dask_partitions(frame):
+    for i in range(frame.npartitions):
+        yield frame.partitions[i].compute()
+
+
+def _dask_blocks(X, y):
+    X = X.rechunk({1: -1}) if X.ndim == 2 else X
+    y = y.rechunk({0: X.chunks[0]})
+    for i in range(X.numblocks[0]):
+        yield X.blocks[i].compute(), y.blocks[i].compute()
+
+
+def _statistics(items):
+    """Exact weighted means and standard deviations of X and y, one chunk at a time.
+
+    Chunk moments are merged with Chan et al.'s pairwise update, which stays
+    accurate where a running sum of squares would cancel.
+    """
+    moments = {"x": None, "y": None}
+    for X, y, weight in items:
+        X = np.asarray(X, dtype=np.float64)
+        Y = np.asarray(y, dtype=np.float64)
+        Y = Y.reshape(len(Y), -1)
+        w = np.ones(len(X)) if weight is None else np.asarray(weight, dtype=np.float64)
+        for key, A in (("x", X.reshape(len(X), -1)), ("y", Y)):
+            total = w.sum()
+            if total <= 0:
+                continue
+            mean = w @ A / total
+            m2 = w @ (A - mean) ** 2
+            if moments[key] is None:
+                moments[key] = (total, mean, m2)
+            else:
+                n0, mean0, m20 = moments[key]
+                delta = mean - mean0
+                n = n0 + total
+                moments[key] = (n, mean0 + delta * total / n, m20 + m2 + delta**2 * n0 * total / n)
+    if moments["x"] is None:
+        raise ValueError("The chunks held no rows with positive weight.")
+    out = []
+    for key in ("x", "y"):
+        n, mean, m2 = moments[key]
+        scale = np.sqrt(m2 / n)
+        tiny = 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
+        scale[scale <= tiny] = 1.0
+        out += [mean, scale]
+    return out
