@@ -59,21 +59,44 @@ def split(X, Y, w, fraction, seed):
     return train_test_split(X, Y, w, test_size=n_val, random_state=seed)
 
 
-def weighted_stats(A, w):
-    """Weighted column means and standard deviations (1 for constant columns)."""
+def weighted_moments(A, w):
+    """Total weight, weighted column means and weighted sums of squared deviations.
+
+    Two passes over ``A`` in blocks, so temporaries stay small.
+    """
     total = w.sum()
     mean = np.zeros(A.shape[1])
     for start in range(0, A.shape[0], BLOCK_ROWS):
         mean += w[start : start + BLOCK_ROWS] @ A[start : start + BLOCK_ROWS]
     mean /= total
-    var = np.zeros(A.shape[1])
+    m2 = np.zeros(A.shape[1])
     for start in range(0, A.shape[0], BLOCK_ROWS):
         block = A[start : start + BLOCK_ROWS] - mean
-        var += w[start : start + BLOCK_ROWS] @ (block * block)
-    scale = np.sqrt(var / total)
+        m2 += w[start : start + BLOCK_ROWS] @ (block * block)
+    return total, mean, m2
+
+
+def merge_moments(a, b):
+    """Moments of two sets of rows combined (Chan et al.'s pairwise update,
+    which stays accurate where running sums of squares would cancel)."""
+    n_a, mean_a, m2_a = a
+    n_b, mean_b, m2_b = b
+    n = n_a + n_b
+    delta = mean_b - mean_a
+    return n, mean_a + delta * n_b / n, m2_a + m2_b + delta**2 * n_a * n_b / n
+
+
+def moments_to_stats(total, mean, m2):
+    """Means and standard deviations from moments (1 for constant columns)."""
+    scale = np.sqrt(m2 / total)
     tiny = 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
     scale[scale <= tiny] = 1.0
     return mean, scale
+
+
+def weighted_stats(A, w):
+    """Weighted column means and standard deviations (1 for constant columns)."""
+    return moments_to_stats(*weighted_moments(A, w))
 
 
 def mean_one(w):

@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from ._data import merge_moments, moments_to_stats, weighted_moments
 from ._engine import LR_DROP_FACTOR
 
 
@@ -149,37 +150,17 @@ def _dask_blocks(X, y):
 
 
 def _statistics(items):
-    """Exact weighted means and standard deviations of X and y, one chunk at a time.
-
-    Chunk moments are merged with Chan et al.'s pairwise update, which stays
-    accurate where a running sum of squares would cancel.
-    """
+    """Exact weighted means and standard deviations of X and y, one chunk at a time."""
     moments = {"x": None, "y": None}
     for X, y, weight in items:
         X = np.asarray(X, dtype=np.float64)
         Y = np.asarray(y, dtype=np.float64)
-        Y = Y.reshape(len(Y), -1)
         w = np.ones(len(X)) if weight is None else np.asarray(weight, dtype=np.float64)
-        for key, A in (("x", X.reshape(len(X), -1)), ("y", Y)):
-            total = w.sum()
-            if total <= 0:
-                continue
-            mean = w @ A / total
-            m2 = w @ (A - mean) ** 2
-            if moments[key] is None:
-                moments[key] = (total, mean, m2)
-            else:
-                n0, mean0, m20 = moments[key]
-                delta = mean - mean0
-                n = n0 + total
-                moments[key] = (n, mean0 + delta * total / n, m20 + m2 + delta**2 * n0 * total / n)
+        if w.sum() <= 0:
+            continue
+        for key, A in (("x", X.reshape(len(X), -1)), ("y", Y.reshape(len(Y), -1))):
+            chunk = weighted_moments(A, w)
+            moments[key] = chunk if moments[key] is None else merge_moments(moments[key], chunk)
     if moments["x"] is None:
         raise ValueError("The chunks held no rows with positive weight.")
-    out = []
-    for key in ("x", "y"):
-        n, mean, m2 = moments[key]
-        scale = np.sqrt(m2 / n)
-        tiny = 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
-        scale[scale <= tiny] = 1.0
-        out += [mean, scale]
-    return out
+    return [*moments_to_stats(*moments["x"]), *moments_to_stats(*moments["y"])]
