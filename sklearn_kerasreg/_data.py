@@ -22,14 +22,29 @@ def distance_to_least_squares(Xs, Ys, weights, kernel, bias, l2):
     """
     n, p = Xs.shape
     k = Ys.shape[1]
+    # The Gram matrix and gradient of [Xs, 1], assembled block by block
+    # without building the augmented matrix. Products are taken in the
+    # dtype of Xs (float32 for large data: ample for a 1e-3 check) and
+    # summed across blocks in float64.
     gram = np.zeros((p + 1, p + 1))
     grad = np.zeros((p + 1, k))
     weights_aug = np.vstack([kernel, bias[None, :]]).astype(np.float64)
+    kernel_x = weights_aug[:p].astype(Xs.dtype)
     for start in range(0, n, BLOCK_ROWS):
-        A = np.hstack([Xs[start : start + BLOCK_ROWS], np.ones((min(BLOCK_ROWS, n - start), 1))])
-        w = weights[start : start + BLOCK_ROWS, None]
-        gram += A.T @ (w * A)
-        grad += A.T @ (w * (A @ weights_aug - Ys[start : start + BLOCK_ROWS]))
+        A = Xs[start : start + BLOCK_ROWS]
+        w = None if weights is None else weights[start : start + BLOCK_ROWS].astype(Xs.dtype)
+        wA = A if w is None else w[:, None] * A
+        gram[:p, :p] += A.T @ wA
+        gram[:p, p] += wA.sum(axis=0, dtype=np.float64)
+        gram[p, p] += len(A) if w is None else w.sum(dtype=np.float64)
+        # One target (column) at a time: 1-d operands keep NumPy on its fast paths.
+        for j in range(k):
+            resid = A @ kernel_x[:, j] + (weights_aug[p, j] - Ys[start : start + BLOCK_ROWS, j])
+            if w is not None:
+                resid *= w
+            grad[:p, j] += resid.astype(Xs.dtype) @ A
+            grad[p, j] += resid.sum()
+    gram[p, :p] = gram[:p, p]
     gram /= n
     grad /= n
     penalty = np.full(p + 1, k * l2)
@@ -65,14 +80,19 @@ def weighted_moments(A, w):
     Two passes over ``A`` in blocks, so temporaries stay small.
     """
     total = w.sum()
+    equal = bool(np.all(w == w[0]))
     mean = np.zeros(A.shape[1])
     for start in range(0, A.shape[0], BLOCK_ROWS):
-        mean += w[start : start + BLOCK_ROWS] @ A[start : start + BLOCK_ROWS]
+        block = A[start : start + BLOCK_ROWS]
+        mean += block.sum(axis=0) * w[0] if equal else w[start : start + BLOCK_ROWS] @ block
     mean /= total
     m2 = np.zeros(A.shape[1])
     for start in range(0, A.shape[0], BLOCK_ROWS):
         block = A[start : start + BLOCK_ROWS] - mean
-        m2 += w[start : start + BLOCK_ROWS] @ (block * block)
+        if equal:
+            m2 += np.einsum("ij,ij->j", block, block) * w[0]
+        else:
+            m2 += w[start : start + BLOCK_ROWS] @ (block * block)
     return total, mean, m2
 
 
@@ -105,9 +125,10 @@ def mean_one(w):
     return w * (len(w) / w.sum())
 
 
-def standardized(X, mean, scale, dtype=np.float64):
-    """``(X - mean) / scale``, built block by block to bound temporary memory."""
-    out = np.empty(X.shape, dtype=dtype)
-    for start in range(0, X.shape[0], BLOCK_ROWS):
-        out[start : start + BLOCK_ROWS] = (X[start : start + BLOCK_ROWS] - mean) / scale
+def standardized(X, mean, scale, dtype=np.float64, rows=None):
+    """``(X[rows] - mean) / scale``, built block by block to bound temporary memory."""
+    out = np.empty(X.shape if rows is None else (len(rows), X.shape[1]), dtype=dtype)
+    for start in range(0, out.shape[0], BLOCK_ROWS):
+        block = X[start : start + BLOCK_ROWS] if rows is None else X[rows[start : start + BLOCK_ROWS]]
+        out[start : start + BLOCK_ROWS] = (block - mean) / scale
     return out

@@ -39,6 +39,20 @@ class TrainResult:
     stopped_by_callback: bool = False
 
 
+def _tensor_list(arrays):
+    """A TensorList of the arrays (same trailing shape and dtype), with what reads it back."""
+    import tensorflow as tf
+
+    tensors = [tf.convert_to_tensor(a) for a in arrays]
+    shape = [-1, *tensors[0].shape[1:]]
+    handle = tf.raw_ops.EmptyTensorList(
+        element_shape=shape, max_num_elements=-1, element_dtype=tensors[0].dtype
+    )
+    for t in tensors:
+        handle = tf.raw_ops.TensorListPushBack(input_handle=handle, tensor=t)
+    return handle, shape, tensors[0].dtype
+
+
 class Trainer:
     """Runs epochs of gradient steps on in-memory tensors.
 
@@ -65,12 +79,26 @@ class Trainer:
         not improve form a stall.
     adaptive : bool
         On a stall, divide the learning rate by ``LR_DROP_FACTOR`` and go on,
-        up to ``MAX_LR_DROPS`` times; otherwise a stall ends training.
+        up to ``max_drops`` times; otherwise a stall ends training.
+    max_drops : int
+    warmup_rows, warmup_drops, warmup_tol : int, int, float
+        With ``warmup_rows``, training starts full-batch on the first
+        ``warmup_rows`` rows (the caller shuffled them, so they are a random
+        subsample), where epochs are cheap, with ``warmup_tol`` for ``tol``.
+        At the stall that makes the ``warmup_drops``-th learning-rate drop it
+        moves on to all the rows: the same contiguous batches of about
+        ``batch_size`` rows each epoch, in a new random order. The weights,
+        the optimizer's state and the lowered learning rate carry over; the
+        stall counter starts afresh on the new loss. The rows are held in
+        equal chunks of at most ``warmup_rows`` rows, a whole number per
+        batch (the first chunk is the subsample), and a batch's gradient is
+        summed chunk by chunk, each read while it is in cache.
     """
 
     def __init__(
         self, net, optimizer, loss_fn, X=None, y=None, sample_weight=None, validation=None, *,
         batch_size, shuffle, seed, tol, n_iter_no_change, adaptive,
+        max_drops=MAX_LR_DROPS, warmup_rows=None, warmup_drops=0, warmup_tol=None,
     ):
         import tensorflow as tf
 
@@ -91,9 +119,33 @@ class Trainer:
         self.patience = int(n_iter_no_change)
         # A LearningRateSchedule has no variable to lower; it then runs as "constant".
         self.adaptive = adaptive and hasattr(optimizer.learning_rate, "assign")
-        self._X = tf.convert_to_tensor(X)
-        self._y = tf.convert_to_tensor(y)
-        self._w = None if sample_weight is None else tf.convert_to_tensor(sample_weight)
+        self.max_drops = int(max_drops)
+        self.staged = (
+            warmup_rows is not None and self.adaptive and validation is None
+            and 0 < warmup_drops <= self.max_drops and warmup_rows < self.n_samples
+        )
+        self.warmup_rows = int(warmup_rows) if self.staged else self.n_samples
+        self.warmup_drops = int(warmup_drops)
+        self.warmup_tol = self.tol if warmup_tol is None else float(warmup_tol)
+        if self.staged:
+            # Slicing a tensor in the graph copies the slice; separate
+            # tensors in a TensorList, picked by index, are read in place.
+            # Equal chunks of at most warmup_rows rows, a whole number per batch.
+            self.chunks_per_batch = math.ceil(self.batch_size / self.warmup_rows)
+            self.n_chunks = self.n_batches * self.chunks_per_batch
+            c = math.ceil(self.n_samples / self.n_chunks)
+            self.n_chunks = math.ceil(self.n_samples / c)
+            self.n_batches = math.ceil(self.n_chunks / self.chunks_per_batch)
+            self.warmup_rows = c
+            self._chunks = [
+                _tensor_list([a[i : i + c] for i in range(0, self.n_samples, c)])
+                for a in (X, y, sample_weight) if a is not None
+            ]
+            self._X = self._y = self._w = None
+        else:
+            self._X = tf.convert_to_tensor(X)
+            self._y = tf.convert_to_tensor(y)
+            self._w = None if sample_weight is None else tf.convert_to_tensor(sample_weight)
         self._val = None
         if validation is not None:
             Xv, yv, wv = validation
@@ -106,6 +158,7 @@ class Trainer:
         # loss belongs to one set of weights: a full-batch step's loss, or a
         # validation loss measured after the epoch.
         self.restore_best = self._val is not None or self.n_batches == 1
+        self._warm = tf.Variable(self.staged, trainable=False)
         self._weights = net.trainable_variables
         self._best_weights = [tf.Variable(v, trainable=False) for v in self._weights]
         self._best = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
@@ -146,7 +199,10 @@ class Trainer:
         """Update the stall counter and the best weights with this epoch's monitored loss."""
         import tensorflow as tf
 
-        if value < self._reference - self.tol:
+        tol = tf.constant(self.tol, tf.float64)
+        if self.staged:
+            tol = tf.where(self._warm, tf.constant(self.warmup_tol, tf.float64), tol)
+        if value < self._reference - tol:
             self._wait.assign(0)
         else:
             self._wait.assign_add(1)
@@ -157,7 +213,7 @@ class Trainer:
                 for best, var in zip(self._best_weights, self._weights):
                     best.assign(var)
         if self._wait >= self.patience:
-            if self.adaptive and self._drops < MAX_LR_DROPS:
+            if self.adaptive and self._drops < self.max_drops:
                 lr = self.optimizer.learning_rate
                 lr.assign(lr / tf.cast(LR_DROP_FACTOR, lr.dtype))
                 self._drops.assign_add(1)
@@ -166,6 +222,11 @@ class Trainer:
                 # happened: an optimizer that overshot is still improving
                 # while it comes back down, though not yet below its best.
                 self._reference.assign(value)
+                if self.staged and self._warm and self._drops >= self.warmup_drops:
+                    # On to all the rows, whose loss is not comparable.
+                    self._warm.assign(False)
+                    self._reference.assign(np.inf)
+                    self._best.assign(np.inf)
             else:
                 self._converged.assign(True)
 
@@ -181,6 +242,42 @@ class Trainer:
             order = tf.range(n)
         return order
 
+    def _staged_epoch(self):
+        """One epoch of the staged schedule: the warm-up subsample, or all rows in batches."""
+        import tensorflow as tf
+
+        n_chunks, per_batch = self.n_chunks, self.chunks_per_batch
+        # The warm-up epoch is one batch made of the first chunk. One code
+        # path for both keeps the traced graph small.
+        warm = self._warm.read_value()
+        n_batches = tf.where(warm, 1, self.n_batches)
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(self.n_batches), seed=tf.stack([self.seed, self._epoch])
+        )
+        loss_total = tf.constant(0.0, tf.float64)
+        rows_total = tf.constant(0.0, tf.float64)
+        for b in tf.range(n_batches):
+            first = tf.where(warm, 0, order[b] * per_batch)
+            stop = tf.where(warm, 1, tf.minimum(first + per_batch, n_chunks))
+            # A batch's loss and gradient are the row-weighted means of its chunks'.
+            grad_sums = [tf.zeros_like(v) for v in self._weights]
+            rows = tf.constant(0.0, tf.float64)
+            for i in tf.range(first, stop):
+                X, y, *w = (
+                    tf.raw_ops.TensorListGetItem(
+                        input_handle=handle, index=i, element_shape=shape, element_dtype=dtype
+                    )
+                    for handle, shape, dtype in self._chunks
+                )
+                loss, grads = self._step(X, y, w[0] if w else None)
+                n_rows = tf.cast(tf.shape(X)[0], tf.float64)
+                loss_total += loss * n_rows
+                grad_sums = [s + g * tf.cast(n_rows, g.dtype) for s, g in zip(grad_sums, grads)]
+                rows += n_rows
+            self.optimizer.apply([s / tf.cast(rows, s.dtype) for s in grad_sums], self._weights)
+            rows_total += rows
+        return loss_total / rows_total
+
     def _run_epochs(self, n_epochs):
         import tensorflow as tf
 
@@ -188,7 +285,11 @@ class Trainer:
         val_losses = tf.TensorArray(tf.float64, size=n_epochs)
         done = tf.constant(0)
         for i in tf.range(n_epochs):
-            if self.n_batches == 1:
+            if self.staged:
+                epoch_loss = self._staged_epoch()
+                if tf.math.is_finite(epoch_loss):
+                    self._monitor(epoch_loss)
+            elif self.n_batches == 1:
                 epoch_loss, grads = self._step(self._X, self._y, self._w)
                 if self._val is None and tf.math.is_finite(epoch_loss):
                     # The loss belongs to the weights before this step.
