@@ -33,6 +33,13 @@ from ._runtime import cap_tensorflow_threads
 
 #: With batch_size="auto", a linear model takes full-batch steps up to this many rows.
 _FULL_BATCH_ROWS = 131072
+#: Above that, it first trains full-batch on a random subsample of up to this
+#: many rows, through this many learning-rate drops, then on all rows in
+#: _STAGED_BATCHES batches per epoch, through one more drop (see Trainer's
+#: warmup_rows).
+_WARMUP_ROWS = 65536
+_WARMUP_DROPS = 2
+_STAGED_BATCHES = 4
 #: A linear fit further than this (relative) from the least-squares optimum warns.
 _COEF_RTOL = 1e-3
 #: Above this many features the optimality check (a p x p solve) is skipped.
@@ -83,16 +90,20 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
     learning_rate : {"adaptive", "constant"}, default="adaptive"
         With "adaptive", each time ``n_iter_no_change`` epochs in a row fail
         to improve the monitored loss by ``tol``, the learning rate is divided
-        by 5; training stops at the sixth such stall. With "constant",
+        by 5; training stops at the sixth such stall (the fourth in the
+        two-stage training of large data, see ``batch_size``). With "constant",
         the first stall stops training (as in ``MLPRegressor``).
     alpha : float, default=0.0
         L2 penalty on the kernels, scaled like ``Ridge(alpha)`` on the
         standardized problem: ``alpha / n_samples`` per squared weight.
     batch_size : int or "auto", default="auto"
-        "auto" takes full-batch steps for the single-neuron model (mini-batches
-        of 16384 above 131072 rows, where the built-in network also trains in
-        float32 to halve the memory) and ``min(200, n_samples)`` with hidden
-        layers.
+        "auto" takes full-batch steps for the single-neuron model and
+        ``min(200, n_samples)`` with hidden layers. Above 131072 rows the
+        built-in network trains in float32 to halve the memory, and the
+        single neuron (with ``shuffle=True`` and ``learning_rate="adaptive"``)
+        trains in two stages: full-batch on a random subsample of 65536 rows
+        through two learning-rate drops, then on all rows in 4 mini-batches
+        per epoch, keeping the optimizer's state, through one more drop.
     epochs : int, default=1000
         Maximum number of passes over the training data.
     tol : float or "auto", default="auto"
@@ -324,11 +335,24 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         else:
             scaling = (np.zeros(X.shape[1]), np.ones(X.shape[1]), np.zeros(Y.shape[1]), np.ones(Y.shape[1]))
 
-        weights = mean_one(sample_weight)
+        linear = not hidden and self.model is None
+        staged = (
+            linear and self.batch_size == "auto" and X.shape[0] > _FULL_BATCH_ROWS and self.shuffle
+            and self.learning_rate == "adaptive" and not self.early_stopping and not warm
+        )
+        # Equal weights are left out of the loss: fewer operations per step.
+        weights = None if np.all(sample_weight == sample_weight[0]) else mean_one(sample_weight)
         # Large data trains the built-in network in float32: half the memory
         # and a third of the time per pass. The loss stays float64.
         dtype = np.float32 if self.model is None and X.shape[0] > _FULL_BATCH_ROWS else np.float64
-        Xs = standardized(X, scaling[0], scaling[1], dtype)
+        rows = None
+        if staged:
+            # Shuffled once, while standardizing: the warm-up subsample is the
+            # first rows, and the batches are contiguous slices.
+            rows = np.random.default_rng(shuffle_seed).permutation(X.shape[0])
+            Y = Y[rows]
+            weights = None if weights is None else weights[rows]
+        Xs = standardized(X, scaling[0], scaling[1], dtype, rows=rows)
         Ys = (Y - scaling[2]) / scaling[3]
         if self.early_stopping:
             validation = (
@@ -340,20 +364,30 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         net, optimizer, loss_fn, callbacks, lr0 = self._network(
             warm, Xs, Ys, hidden, init_seed, n_samples=X.shape[0]
         )
-        linear = not hidden and self.model is None
         batch_size = self.batch_size
         if batch_size == "auto":
-            if linear:
-                batch_size = X.shape[0] if X.shape[0] <= _FULL_BATCH_ROWS else 16384
+            if linear and X.shape[0] <= _FULL_BATCH_ROWS:
+                batch_size = X.shape[0]
+            elif linear:
+                batch_size = -(-X.shape[0] // _STAGED_BATCHES) if staged else 16384
             else:
                 batch_size = min(200, X.shape[0])
         tol = self.tol
+        warmup_tol = tol
         if tol == "auto":
             tol = 1e-10 if linear and batch_size >= X.shape[0] else 1e-4
+            warmup_tol = 1e-10
+        stages = {}
+        if staged:
+            stages = dict(
+                warmup_rows=_WARMUP_ROWS, warmup_drops=_WARMUP_DROPS, warmup_tol=warmup_tol,
+                max_drops=_WARMUP_DROPS + 1,
+            )
         trainer = Trainer(
             net, optimizer, loss_fn, Xs, Ys, weights, validation,
             batch_size=batch_size, shuffle=self.shuffle, seed=shuffle_seed, tol=tol,
             n_iter_no_change=self.n_iter_no_change, adaptive=self.learning_rate == "adaptive",
+            **stages,
         )
         result = trainer.train(self.epochs, callbacks=callbacks, verbose=self.verbose)
         if result.diverged:
@@ -455,6 +489,26 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         self : KerasLinearRegressor
+
+        See Also
+        --------
+        train_on_chunks : Several passes over a source of chunks.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_kerasreg import KerasLinearRegressor
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.uniform(0, 10, size=(2000, 2))
+        >>> y = X @ [3.0, -1.0] + 2
+        >>> reg = KerasLinearRegressor(random_state=0)
+        >>> for _ in range(10):
+        ...     for start in range(0, 2000, 500):
+        ...         reg = reg.partial_fit(X[start : start + 500], y[start : start + 500])
+        >>> reg.n_iter_, len(reg.loss_curve_)
+        (40, 40)
+        >>> np.round(reg.coef_, 1), round(reg.intercept_, 1)
+        (array([ 3., -1.]), 2.0)
         """
         before = self.__dict__.copy()
         try:
