@@ -161,6 +161,24 @@ class Comparison:
         For a linear network: ``{"feature": labels, model: values, ...}``
         with the intercept as the last label, ``"(intercept)"``; with several
         targets, also a ``"target"`` list. None for a nonlinear network.
+
+    See Also
+    --------
+    compare_to_linear_regression : The function that returns it.
+
+    Examples
+    --------
+    >>> from sklearn_kerasreg import KerasLinearRegressor, compare_to_linear_regression, load_tutorial
+    >>> X, y = load_tutorial(return_X_y=True)
+    >>> comparison = compare_to_linear_regression(KerasLinearRegressor(random_state=0), X, y, cv=2)
+    >>> comparison
+    <Comparison of KerasLinearRegressor and LinearRegression, 2 folds>
+    >>> sorted(comparison.summary()["LinearRegression"])
+    ['fit_time_mean', 'r2_mean', 'r2_std', 'rmse_mean', 'rmse_std']
+    >>> comparison.coefficients["feature"]
+    ['x0', '(intercept)']
+    >>> bool(abs(comparison.coefficients["relative difference"][0]) < 1e-3)
+    True
     """
 
     def __init__(self, *, estimator_, linear_regression_, fold_scores, splits, cv_name, n_samples,

@@ -24,6 +24,22 @@ def thread_cap():
     ``SKLEARN_KERASREG_TF_THREADS`` wins; otherwise ``OMP_NUM_THREADS`` (set by
     joblib's loky workers and Dask's nanny). TensorFlow's own
     ``TF_NUM_INTRAOP_THREADS`` is respected: when it is set we do nothing.
+
+    Returns
+    -------
+    n_threads : int or None
+
+    Examples
+    --------
+    >>> import os
+    >>> from unittest import mock
+    >>> env = {"SKLEARN_KERASREG_TF_THREADS": "2", "OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": ""}
+    >>> with mock.patch.dict(os.environ, env):
+    ...     thread_cap()
+    2
+    >>> with mock.patch.dict(os.environ, {**env, "TF_NUM_INTRAOP_THREADS": "4"}):
+    ...     print(thread_cap())
+    None
     """
     if os.environ.get("TF_NUM_INTRAOP_THREADS"):
         return None
