@@ -750,13 +750,27 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
 
 
 def _as_loss(loss):
-    """A Keras ``Loss`` object for whatever ``compile`` was given."""
+    """A Keras ``Loss`` object (it takes ``sample_weight``) for whatever ``compile`` was given."""
     import keras
 
     if isinstance(loss, keras.losses.Loss):
         return loss
     fn = keras.losses.get(loss)
-    return fn if isinstance(fn, keras.losses.Loss) else keras.losses.LossFunctionWrapper(fn)
+    if isinstance(fn, keras.losses.Loss):
+        return fn
+    # A model compiled with loss="mae" keeps a plain function; Keras 3 has
+    # no public wrapper that adds sample weighting and reduction to it.
+    return _FunctionLoss(fn)
+
+
+def _FunctionLoss(fn):
+    import keras
+
+    class FunctionLoss(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            return fn(y_true, y_pred)
+
+    return FunctionLoss(name=getattr(fn, "__name__", "loss"))
 
 
 def _input_dtype(net):

@@ -42,8 +42,10 @@ def carry_clone_state(source, new):
 
 
 #: Parameter prefixes that scikeras routes to the model builder, optimizer,
-#: loss, callbacks and to ``fit``/``predict``/``compile``.
-ROUTING_PREFIXES = ("model", "optimizer", "loss", "callbacks", "fit", "predict", "compile")
+#: loss, callbacks and ``compile``. scikeras's ``fit__*``/``predict__*`` are
+#: left out on purpose: our engine, not ``keras.Model.fit``, trains, so they
+#: would be silently ignored; set_params rejects them instead.
+ROUTING_PREFIXES = ("model", "optimizer", "loss", "callbacks", "compile")
 
 
 def scikeras_build(model, params, X, y):

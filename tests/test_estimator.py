@@ -401,3 +401,23 @@ def test_no_retracing_warnings_over_50_fit_predict_cycles():
     finally:
         tf.get_logger().removeHandler(handler)
     assert not [m for m in messages if "retracing" in m]
+
+
+def test_compiled_model_with_a_loss_name_trains(tutorial_data):
+    # keras.wrappers users pass compiled models; compile(loss="mae") keeps a
+    # plain function, which the engine must still weight and reduce.
+    import keras
+
+    X, y = tutorial_data
+    template = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    template.compile(optimizer=keras.optimizers.Adam(0.1), loss="mae")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = KerasLinearRegressor(model=template, epochs=300, random_state=0).fit(X, y)
+    assert np.corrcoef(reg.predict(X), y)[0, 1] > 0.95
+
+
+@pytest.mark.parametrize("name", ["fit__batch_size", "predict__batch_size"])
+def test_keras_fit_and_predict_parameters_are_rejected_not_ignored(name):
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        KerasLinearRegressor().set_params(**{name: 4})
