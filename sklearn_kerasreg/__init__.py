@@ -6,6 +6,7 @@ Importing this package does not import TensorFlow; it loads on the first fit.
 from ._compare import Comparison, compare_to_linear_regression
 from ._datasets import load_tutorial
 from ._estimator import KerasLinearRegressor
+from ._persistence import load_estimator, save_estimator
 from ._plotting import LossCurveDisplay, RegressionLineDisplay
 from ._streaming import train_on_chunks
 
@@ -18,6 +19,8 @@ __all__ = [
     "RegressionLineDisplay",
     "__version__",
     "compare_to_linear_regression",
+    "load_estimator",
     "load_tutorial",
+    "save_estimator",
     "train_on_chunks",
 ]

@@ -359,6 +359,12 @@ class Trainer:
         return loss
 
     # -- Python driver ----------------------------------------------------
+    def release(self):
+        """Let TensorFlow free the traced graph (see ``_fixes.release_custom_gradients``)."""
+        from ._fixes import release_custom_gradients
+
+        release_custom_gradients(self._run)
+
     def train(self, epochs, callbacks=None, verbose=0):
         """Run up to ``epochs`` epochs; return a :class:`TrainResult`."""
         import keras
@@ -372,34 +378,38 @@ class Trainer:
         per_call = 1 if callbacks else max(1, STEPS_PER_CALL // self.n_batches)
         self.net.stop_training = False
         cb.on_train_begin()
-        while result.n_epochs < epochs:
-            n = min(per_call, epochs - result.n_epochs)
-            if callbacks:
-                cb.on_epoch_begin(result.n_epochs)
-            loss, val_loss = (t.numpy().tolist() for t in self._run(tf.constant(n)))
-            for j, value in enumerate(loss):
-                epoch = result.n_epochs + j
-                logs = {"loss": value}
-                if self._val is not None:
-                    logs["val_loss"] = val_loss[j]
+        try:
+            while result.n_epochs < epochs:
+                n = min(per_call, epochs - result.n_epochs)
                 if callbacks:
-                    cb.on_epoch_end(epoch, logs)
-                if verbose:
-                    shown = " - ".join(f"{k}: {v:.6g}" for k, v in logs.items())
-                    print(f"Epoch {epoch + 1}/{epochs} - {shown}", file=sys.stdout, flush=True)
-            result.loss += loss
-            result.val_loss += val_loss
-            result.n_epochs += len(loss)
-            if bool(self._diverged.numpy()):
-                result.diverged = True
-                break
-            if bool(self._converged.numpy()):
-                result.converged = True
-                break
-            if self.net.stop_training:
-                result.stopped_by_callback = True
-                break
-        cb.on_train_end()
+                    cb.on_epoch_begin(result.n_epochs)
+                loss, val_loss = (t.numpy().tolist() for t in self._run(tf.constant(n)))
+                for j, value in enumerate(loss):
+                    epoch = result.n_epochs + j
+                    logs = {"loss": value}
+                    if self._val is not None:
+                        logs["val_loss"] = val_loss[j]
+                    if callbacks:
+                        cb.on_epoch_end(epoch, logs)
+                    if verbose:
+                        shown = " - ".join(f"{k}: {v:.6g}" for k, v in logs.items())
+                        print(f"Epoch {epoch + 1}/{epochs} - {shown}", file=sys.stdout, flush=True)
+                result.loss += loss
+                result.val_loss += val_loss
+                result.n_epochs += len(loss)
+                if bool(self._diverged.numpy()):
+                    result.diverged = True
+                    break
+                if bool(self._converged.numpy()):
+                    result.converged = True
+                    break
+                if self.net.stop_training:
+                    result.stopped_by_callback = True
+                    break
+            cb.on_train_end()
+        finally:
+            # Also after an error or an interrupt raised by a callback.
+            self.release()
         if self.restore_best and np.isfinite(self._best.numpy()) and not result.diverged:
             for var, best in zip(self._weights, self._best_weights):
                 var.assign(best)

@@ -1,6 +1,8 @@
 """KerasLinearRegressor: a scikit-learn regressor trained as a Keras network."""
 
+import math
 import numbers
+import pickle
 import warnings
 
 import numpy as np
@@ -44,6 +46,8 @@ _STAGED_BATCHES = 4
 _COEF_RTOL = 1e-3
 #: Above this many features the optimality check (a p x p solve) is skipped.
 _MAX_CHECKED_FEATURES = 2000
+#: Routed parameters that must be a positive finite number when they are a number.
+_POSITIVE_ROUTED = ("optimizer__learning_rate", "loss__delta")
 
 
 def _is_routed(name):
@@ -283,7 +287,51 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         state = self.__dict__.copy()
         state.pop("_net", None)
         state.pop("_stream", None)
+        # A parameter plain pickle cannot store (a lambda callback, a local
+        # builder function) travels as cloudpickle bytes, as joblib's workers
+        # would send it; failing that it is dropped (set to None) with a
+        # warning, and the names are kept in _dropped_params.
+        dropped = []
+        for name in self.get_params(deep=False):
+            value = state.get(name)
+            if _is_plain(value):
+                continue
+            try:
+                pickle.dumps(value)
+            except Exception:
+                try:
+                    import cloudpickle  # a joblib dependency, so a scikit-learn one
+
+                    state[name] = _Cloudpickled(cloudpickle.dumps(value))
+                except Exception:
+                    state[name] = None
+                    dropped.append(name)
+        if dropped:
+            warnings.warn(
+                f"Parameter(s) {', '.join(dropped)} of {type(self).__name__} cannot be pickled "
+                "and were saved as None; set them again after loading.",
+                UserWarning,
+            )
+            state["_dropped_params"] = tuple(sorted({*state.get("_dropped_params", ()), *dropped}))
         return state
+
+    def __setstate__(self, state):
+        dropped = []
+        for name, value in state.items():
+            if isinstance(value, _Cloudpickled):
+                try:
+                    state[name] = pickle.loads(value.data)
+                except Exception as exc:
+                    state[name] = None
+                    dropped.append(name)
+                    warnings.warn(
+                        f"Parameter {name} of {type(self).__name__} could not be unpickled "
+                        f"({exc!r}) and is None; set it again.",
+                        UserWarning,
+                    )
+        if dropped:
+            state["_dropped_params"] = tuple(sorted({*state.get("_dropped_params", ()), *dropped}))
+        self.__dict__.update(state)
 
     # -- fit -----------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -313,6 +361,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
 
     def _fit(self, X, y, sample_weight):
         warm = self.warm_start and hasattr(self, "model_")
+        self._check_routed_params()
         X, y = validate_data(
             self, X, y, reset=not warm, multi_output=True, y_numeric=True, dtype=np.float64
         )
@@ -448,6 +497,9 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
 
     def _check_weights_and_targets(self, X, y, sample_weight, warm):
         """Validated float64 weights, and ``y`` as a 2-D array of targets."""
+        if y.dtype.kind not in "biuf":
+            # y_numeric converts object arrays only; strings would reach Keras.
+            raise ValueError(f"y must be numeric, got an array of dtype {y.dtype} (strings?).")
         sample_weight = check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
         if not np.all(np.isfinite(sample_weight)):
             raise ValueError("sample_weight contains NaN or infinity.")
@@ -525,6 +577,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
 
     def _partial_fit(self, X, y, sample_weight):
         first = not hasattr(self, "model_")
+        self._check_routed_params()
         X, y = validate_data(self, X, y, reset=first, multi_output=True, y_numeric=True, dtype=np.float64)
         sample_weight, Y = self._check_weights_and_targets(X, y, sample_weight, warm=not first)
         cap_tensorflow_threads()
@@ -592,6 +645,18 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         if net_state is not None and hasattr(net_state[1].learning_rate, "assign"):
             lr = net_state[1].learning_rate
             lr.assign(lr * factor)
+    def _check_routed_params(self):
+        # Keras accepts a negative or NaN learning rate and trains uphill.
+        for name in _POSITIVE_ROUTED:
+            value = getattr(self, name, None)
+            if value is None or not isinstance(value, (numbers.Number, str)):
+                continue  # unset, or a schedule object
+            if (
+                isinstance(value, (bool, str, complex))
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
 
     def _check_hidden_layer_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -747,6 +812,20 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         """Print the Keras summary of ``model_`` (``kwargs`` go to ``keras.Model.summary``)."""
         check_is_fitted(self)
         return self.model_.summary(**kwargs)
+
+
+class _Cloudpickled:
+    """A parameter value pickled by cloudpickle, restored by ``__setstate__``."""
+
+    def __init__(self, data):
+        self.data = data
+
+
+def _is_plain(value):
+    """True for values every pickler handles: None, numbers, strings and tuples/lists of them."""
+    if value is None or isinstance(value, (str, bytes, numbers.Number, np.generic)):
+        return True
+    return isinstance(value, (tuple, list)) and all(_is_plain(v) for v in value)
 
 
 def _as_loss(loss):

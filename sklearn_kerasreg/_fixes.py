@@ -110,3 +110,49 @@ def tf_global_state():
         "tf_global_seed": context.global_seed(),
         "floatx": keras.backend.floatx(),
     }
+
+
+def release_custom_gradients(tf_function):
+    """Unregister the custom gradients a traced ``tf.function`` registered.
+
+    TensorFlow 2.21 with Keras 3.15: ``optimizer.apply`` inside a
+    ``tf.function`` all-reduces the gradients through
+    ``ReplicaContext.all_reduce``, which wraps them in ``tf.custom_gradient``.
+    In graph mode that registers a gradient function in TensorFlow's global
+    gradient registry under a unique name, and the function keeps the whole
+    traced graph alive: about 4 MB per fit, forever. Our traced functions are
+    never differentiated, so once training is over the entries can go. Only
+    the names that this function's own graphs refer to are removed, so other
+    threads' functions are untouched. Remove when TensorFlow frees them.
+    """
+    from tensorflow.python.framework import ops
+
+    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    if registry is None:
+        return
+    for concrete in tf_function._list_all_concrete_functions():
+        graph_def = concrete.graph.as_graph_def()
+        nodes = [*graph_def.node, *(n for f in graph_def.library.function for n in f.node_def)]
+        for node in nodes:
+            if "_gradient_op_type" in node.attr:
+                registry.pop(node.attr["_gradient_op_type"].s.decode(), None)
+
+
+@contextlib.contextmanager
+def keras_safe_mode(enabled=True):
+    """Force Keras's deserialization safe mode on (or off) for the block.
+
+    ``keras.saving.load_model(..., safe_mode=True)`` is overridden by the
+    process-wide ``keras.config.enable_unsafe_deserialization()`` switch
+    (Keras 3.15, ``serialization_lib.deserialize_keras_object``); the scope
+    Keras itself uses to propagate the flag takes precedence over both.
+    """
+    from keras.src.saving.serialization_lib import SafeModeScope
+
+    with SafeModeScope(enabled):
+        yield
+
+
+def validate_params(estimator):
+    """Check ``estimator``'s parameters against its ``_parameter_constraints``."""
+    estimator._validate_params()

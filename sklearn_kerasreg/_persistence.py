@@ -1,0 +1,396 @@
+"""Save and load a fitted estimator without pickle.
+
+The file is a zip archive of three members:
+
+``model.keras``
+    ``model_`` in the Keras native format (itself a zip of ``config.json``,
+    ``metadata.json`` and ``model.weights.h5``), loaded back with Keras's
+    safe mode forced on.
+``estimator.json``
+    The format version, the package version, the class, the parameters that
+    are plain JSON values, and the fitted state that is not in the model: the
+    scaling, ``n_features_in_``, ``feature_names_in_``, the loss curves,
+    ``n_iter_``.
+``manifest.json``
+    The SHA-256 of the two other members.
+
+Loading runs no code from the file: nothing is unpickled, JSON is only
+parsed, every field is checked for type and shape, a model configuration that
+names a ``Lambda`` layer, a serialized Python function, a ``TFSMLayer`` or a
+``TorchModuleWrapper`` is refused before Keras reads it, and Keras loads the
+rest in safe mode even if the process enabled unsafe deserialization. The
+manifest catches a corrupted, truncated or carelessly edited file before any
+member is parsed; it is a checksum, not a signature: someone who can write the
+file can also rewrite the hashes, which is why the checks above do not rely on
+it.
+"""
+
+import hashlib
+import io
+import json
+import math
+import numbers
+import os
+import tempfile
+import warnings
+import zipfile
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+FORMAT = "sklearn_kerasreg.estimator"
+FORMAT_VERSION = 1
+_MANIFEST = "manifest.json"
+_ESTIMATOR = "estimator.json"
+_MODEL = "model.keras"
+#: Largest member accepted, uncompressed (a zip bomb is refused before inflating).
+_MAX_BYTES = {_MANIFEST: 1 << 16, _ESTIMATOR: 1 << 28, _MODEL: 1 << 34}
+#: Keras classes that carry or load code; refused anywhere in the model config.
+_CODE_CLASSES = {"Lambda", "__lambda__", "TFSMLayer", "TorchModuleWrapper"}
+_KERAS_MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
+
+
+def save_estimator(estimator, path, *, drop_unsafe_params=False):
+    """Save a fitted :class:`KerasLinearRegressor` to ``path`` without pickle.
+
+    Parameters
+    ----------
+    estimator : KerasLinearRegressor
+        A fitted estimator.
+    path : str or path-like
+        Destination; written atomically (a partial file is never left behind).
+    drop_unsafe_params : bool, default=False
+        Parameters whose values are not plain data (a model builder or template,
+        callbacks, an optimizer or loss object, a ``RandomState``) cannot be
+        stored without code. By default saving them raises ``ValueError``
+        naming them; with True they are stored as their defaults, with a
+        warning. Predictions and ``coef_`` do not depend on them.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> from sklearn_kerasreg import KerasLinearRegressor, load_estimator, save_estimator
+    >>> X = np.linspace(0, 50, 51).reshape(-1, 1)
+    >>> reg = KerasLinearRegressor(random_state=0).fit(X, 2 * X.ravel() + 5)
+    >>> path = os.path.join(tempfile.mkdtemp(), "reg.kreg")
+    >>> save_estimator(reg, path)
+    >>> bool(np.array_equal(load_estimator(path).predict(X), reg.predict(X)))
+    True
+    """
+    from ._estimator import KerasLinearRegressor
+    from . import __version__
+
+    if not isinstance(estimator, KerasLinearRegressor):
+        raise TypeError(f"save_estimator saves a KerasLinearRegressor, got {type(estimator).__name__}.")
+    check_is_fitted(estimator)
+    params, unsafe = {}, []
+    for name, value in estimator.get_params(deep=False).items():
+        try:
+            params[name] = _encode(value)
+        except TypeError:
+            unsafe.append(name)
+    if unsafe and not drop_unsafe_params:
+        raise ValueError(
+            f"Parameter(s) {', '.join(unsafe)} are not plain data and cannot be saved without code; "
+            "pass drop_unsafe_params=True to save them as their defaults, or use pickle."
+        )
+    if unsafe:
+        warnings.warn(
+            f"Parameter(s) {', '.join(unsafe)} are not plain data; they are saved as their defaults.",
+            UserWarning,
+        )
+    state = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "package_version": __version__,
+        "class": type(estimator).__name__,
+        "params": params,
+        "dropped_params": sorted({*unsafe, *getattr(estimator, "_dropped_params", ())}),
+        "fitted": {
+            "n_features_in_": int(estimator.n_features_in_),
+            "feature_names_in_": (
+                [str(n) for n in estimator.feature_names_in_] if hasattr(estimator, "feature_names_in_") else None
+            ),
+            "n_outputs": int(estimator._n_outputs),
+            "y_1d": bool(estimator._y_1d),
+            "scaling": [np.asarray(a, dtype=np.float64).tolist() for a in estimator._scaling],
+            "lr0": float(estimator._lr0),
+            "loss_curve_": [float(v) for v in estimator.loss_curve_],
+            "validation_loss_curve_": (
+                None
+                if estimator.validation_loss_curve_ is None
+                else [float(v) for v in estimator.validation_loss_curve_]
+            ),
+            "n_iter_": int(estimator.n_iter_),
+        },
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = os.path.join(tmp, _MODEL)
+        estimator.model_.save(model_path)
+        with open(model_path, "rb") as f:
+            members = {_MODEL: f.read()}
+    members[_ESTIMATOR] = json.dumps(state, indent=1, sort_keys=True).encode()
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "sha256": {name: hashlib.sha256(data).hexdigest() for name, data in members.items()},
+    }
+    members[_MANIFEST] = json.dumps(manifest, indent=1, sort_keys=True).encode()
+
+    path = os.fspath(path)
+    fd, partial = tempfile.mkstemp(prefix=".partial-", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name in (_MANIFEST, _ESTIMATOR, _MODEL):
+                zf.writestr(name, members[name])
+        os.replace(partial, path)
+    except BaseException:
+        os.unlink(partial)
+        raise
+
+
+def load_estimator(path):
+    """Load an estimator written by :func:`save_estimator`, running no code from the file.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the problem, for anything that is not an intact
+        file of a known format version: not a zip, a truncated or tampered
+        member, a hash mismatch, malformed JSON or fields, a model that would
+        need code to load.
+    """
+    from ._estimator import KerasLinearRegressor
+
+    path = os.fspath(path)
+
+    def fail(problem):
+        return ValueError(f"{path}: {problem}")
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        raise fail(f"not a saved estimator: not a zip archive ({exc}).") from None
+    with archive:
+        infos = archive.infolist()
+        names = [info.filename for info in infos]
+        if sorted(names) != sorted(_MAX_BYTES):
+            raise fail(f"not a saved estimator: expected members {sorted(_MAX_BYTES)}, found {names}.")
+        for info in infos:
+            if info.file_size > _MAX_BYTES[info.filename]:
+                raise fail(f"member {info.filename} is implausibly large ({info.file_size} bytes).")
+        data = {name: _read(archive, name, fail) for name in names}
+
+    manifest = _parse_json(data[_MANIFEST], _MANIFEST, fail)
+    _check_header(manifest, _MANIFEST, fail)
+    hashes = manifest.get("sha256")
+    if not isinstance(hashes, dict) or sorted(hashes) != sorted([_ESTIMATOR, _MODEL]):
+        raise fail("the manifest does not list the hashes of estimator.json and model.keras.")
+    for name, expected in hashes.items():
+        if hashlib.sha256(data[name]).hexdigest() != expected:
+            raise fail(f"member {name} does not match its SHA-256 in the manifest: the file was modified or damaged.")
+
+    state = _parse_json(data[_ESTIMATOR], _ESTIMATOR, fail)
+    _check_header(state, _ESTIMATOR, fail)
+    if state.get("class") != KerasLinearRegressor.__name__:
+        raise fail(f"holds a {state.get('class')!r}, not a KerasLinearRegressor.")
+    params = state.get("params")
+    if not isinstance(params, dict) or not all(isinstance(k, str) for k in params):
+        raise fail("'params' must be an object.")
+    try:
+        params = {name: _decode(value) for name, value in params.items()}
+        estimator = KerasLinearRegressor()
+        unknown = set(params) - set(estimator.get_params(deep=False)) - {
+            k for k in params if "__" in k
+        }
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {sorted(unknown)}")
+        estimator.set_params(**params)
+        from ._fixes import validate_params
+
+        validate_params(estimator)
+    except (TypeError, ValueError) as exc:
+        raise fail(f"invalid parameters: {exc}") from None
+    fitted = _check_fitted(state.get("fitted"), fail)
+    dropped = state.get("dropped_params", [])
+    if not isinstance(dropped, list) or not all(isinstance(n, str) for n in dropped):
+        raise fail("'dropped_params' must be a list of names.")
+
+    model = _load_model(data[_MODEL], fail)
+    from ._estimator import _check_shapes
+
+    try:
+        _check_shapes(model, fitted["n_features_in_"], fitted["n_outputs"])
+    except ValueError as exc:
+        raise fail(f"the model does not match the fitted state: {exc}") from None
+
+    estimator.model_ = model
+    estimator._scaling = tuple(np.asarray(a, dtype=np.float64) for a in fitted["scaling"])
+    estimator._y_1d = fitted["y_1d"]
+    estimator._n_outputs = fitted["n_outputs"]
+    estimator._lr0 = fitted["lr0"]
+    estimator.n_features_in_ = fitted["n_features_in_"]
+    if fitted["feature_names_in_"] is not None:
+        estimator.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+    estimator.loss_curve_ = fitted["loss_curve_"]
+    estimator.validation_loss_curve_ = fitted["validation_loss_curve_"]
+    estimator.history_ = {"loss": list(fitted["loss_curve_"])}
+    if fitted["validation_loss_curve_"] is not None:
+        estimator.history_["val_loss"] = list(fitted["validation_loss_curve_"])
+    estimator.n_iter_ = fitted["n_iter_"]
+    if dropped:
+        estimator._dropped_params = tuple(dropped)
+    return estimator
+
+
+# -- helpers -----------------------------------------------------------------
+def _encode(value):
+    """A JSON value for a parameter, or TypeError if it is not plain data."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real) and math.isfinite(value):
+        return float(value)
+    if isinstance(value, tuple):
+        return {"tuple": [_encode(v) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    raise TypeError(type(value).__name__)
+
+
+def _decode(value):
+    if value is None or isinstance(value, (bool, str, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("a parameter is NaN or infinite")
+        return value
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if isinstance(value, dict) and list(value) == ["tuple"] and isinstance(value["tuple"], list):
+        return tuple(_decode(v) for v in value["tuple"])
+    raise ValueError(f"unexpected parameter value {value!r}")
+
+
+def _read(archive, name, fail):
+    try:
+        return archive.read(name)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        # zlib.error is an Exception subclass raised for corrupt deflate data.
+        raise fail(f"member {name} is damaged or truncated ({exc}).") from None
+    except Exception as exc:
+        raise fail(f"member {name} is damaged or truncated ({type(exc).__name__}: {exc}).") from None
+
+
+def _parse_json(raw, name, fail):
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise fail(f"member {name} is not valid JSON ({exc}).") from None
+    if not isinstance(value, dict):
+        raise fail(f"member {name} must hold a JSON object.")
+    return value
+
+
+def _check_header(doc, name, fail):
+    if doc.get("format") != FORMAT:
+        raise fail(f"member {name} is not a {FORMAT} document.")
+    version = doc.get("format_version")
+    if version != FORMAT_VERSION:
+        raise fail(
+            f"format version {version!r} is not supported (this sklearn_kerasreg reads version {FORMAT_VERSION})."
+        )
+
+
+def _is_int(value, minimum):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_floats(value, length=None):
+    return (
+        isinstance(value, list)
+        and (length is None or len(value) == length)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    )
+
+
+def _check_fitted(fitted, fail):
+    if not isinstance(fitted, dict):
+        raise fail("'fitted' must be an object.")
+    p, k = fitted.get("n_features_in_"), fitted.get("n_outputs")
+    if not _is_int(p, 1) or not _is_int(k, 1):
+        raise fail("'n_features_in_' and 'n_outputs' must be positive integers.")
+    if not isinstance(fitted.get("y_1d"), bool) or (fitted["y_1d"] and k != 1):
+        raise fail("'y_1d' must be a boolean, and true only for one output.")
+    scaling = fitted.get("scaling")
+    if not (
+        isinstance(scaling, list)
+        and len(scaling) == 4
+        and all(_is_floats(a, n) for a, n in zip(scaling, (p, p, k, k)))
+        and all(math.isfinite(v) for a in scaling for v in a)
+        and all(v > 0 for a in scaling[1::2] for v in a)
+    ):
+        raise fail(f"'scaling' must be 4 lists of finite numbers of lengths {p}, {p}, {k}, {k}, scales positive.")
+    names = fitted.get("feature_names_in_")
+    if names is not None and not (
+        isinstance(names, list) and len(names) == p and all(isinstance(n, str) for n in names)
+    ):
+        raise fail(f"'feature_names_in_' must be null or {p} strings.")
+    if not isinstance(fitted.get("lr0"), (int, float)) or isinstance(fitted["lr0"], bool):
+        raise fail("'lr0' must be a number.")
+    if not _is_floats(fitted.get("loss_curve_")):
+        raise fail("'loss_curve_' must be a list of numbers.")
+    val = fitted.get("validation_loss_curve_")
+    if val is not None and not _is_floats(val):
+        raise fail("'validation_loss_curve_' must be null or a list of numbers.")
+    if not _is_int(fitted.get("n_iter_"), 0):
+        raise fail("'n_iter_' must be a non-negative integer.")
+    return fitted
+
+
+def _code_classes(node):
+    """Names of code-carrying classes anywhere in a Keras config."""
+    found = set()
+    if isinstance(node, dict):
+        if node.get("class_name") in _CODE_CLASSES:
+            found.add(node["class_name"])
+        for value in node.values():
+            found |= _code_classes(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _code_classes(value)
+    return found
+
+
+def _load_model(raw, fail):
+    import keras
+
+    from ._fixes import keras_safe_mode
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as inner:
+            names = inner.namelist()
+            extra = [n for n in names if n not in _KERAS_MEMBERS and not n.startswith("assets/")]
+            if "config.json" not in names or extra:
+                raise fail(f"model.keras is not a plain Keras model file (members {names}).")
+            config = json.loads(inner.read("config.json").decode("utf-8"))
+    except (zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise fail(f"model.keras is not a valid Keras file ({exc}).") from None
+    code = _code_classes(config)
+    if code:
+        raise fail(
+            f"model.keras contains {', '.join(sorted(code))} layers or functions, which would run code "
+            "when loaded; refusing to load it."
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        model_path = os.path.join(tmp, _MODEL)
+        with open(model_path, "wb") as f:
+            f.write(raw)
+        try:
+            with keras_safe_mode(True):
+                return keras.saving.load_model(model_path, compile=False, safe_mode=True)
+        except Exception as exc:
+            raise fail(f"model.keras could not be loaded in Keras safe mode ({type(exc).__name__}: {exc}).") from None
