@@ -1,14 +1,13 @@
 """KerasLinearRegressor: a scikit-learn regressor trained as a Keras network."""
 
+import contextlib
 import math
 import numbers
-import pickle
 import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _models
@@ -24,6 +23,9 @@ from ._data import (
 from ._engine import Trainer
 from ._fixes import (
     ROUTING_PREFIXES,
+    HasMethods,
+    Interval,
+    StrOptions,
     _fit_context,
     carry_clone_state,
     check_sample_weight,
@@ -31,6 +33,7 @@ from ._fixes import (
     scikeras_build,
     validate_data,
 )
+from ._pickling import picklable_state, unpickled_state
 from ._runtime import cap_tensorflow_threads
 
 #: With batch_size="auto", a linear model takes full-batch steps up to this many rows.
@@ -287,51 +290,10 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         state = self.__dict__.copy()
         state.pop("_net", None)
         state.pop("_stream", None)
-        # A parameter plain pickle cannot store (a lambda callback, a local
-        # builder function) travels as cloudpickle bytes, as joblib's workers
-        # would send it; failing that it is dropped (set to None) with a
-        # warning, and the names are kept in _dropped_params.
-        dropped = []
-        for name in self.get_params(deep=False):
-            value = state.get(name)
-            if _is_plain(value):
-                continue
-            try:
-                pickle.dumps(value)
-            except Exception:
-                try:
-                    import cloudpickle  # a joblib dependency, so a scikit-learn one
-
-                    state[name] = _Cloudpickled(cloudpickle.dumps(value))
-                except Exception:
-                    state[name] = None
-                    dropped.append(name)
-        if dropped:
-            warnings.warn(
-                f"Parameter(s) {', '.join(dropped)} of {type(self).__name__} cannot be pickled "
-                "and were saved as None; set them again after loading.",
-                UserWarning,
-            )
-            state["_dropped_params"] = tuple(sorted({*state.get("_dropped_params", ()), *dropped}))
-        return state
+        return picklable_state(self, state)
 
     def __setstate__(self, state):
-        dropped = []
-        for name, value in state.items():
-            if isinstance(value, _Cloudpickled):
-                try:
-                    state[name] = pickle.loads(value.data)
-                except Exception as exc:
-                    state[name] = None
-                    dropped.append(name)
-                    warnings.warn(
-                        f"Parameter {name} of {type(self).__name__} could not be unpickled "
-                        f"({exc!r}) and is None; set it again.",
-                        UserWarning,
-                    )
-        if dropped:
-            state["_dropped_params"] = tuple(sorted({*state.get("_dropped_params", ()), *dropped}))
-        self.__dict__.update(state)
+        self.__dict__.update(unpickled_state(self, state))
 
     # -- fit -----------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -349,15 +311,25 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         -------
         self : KerasLinearRegressor
         """
+        with self._unchanged_on_error(continues_training=self.warm_start):
+            self._fit(X, y, sample_weight)
+        return self
+
+    @contextlib.contextmanager
+    def _unchanged_on_error(self, continues_training):
+        """An error or an interrupt mid-fit leaves the estimator as it was."""
         before = self.__dict__.copy()
         try:
-            self._fit(X, y, sample_weight)
+            yield
         except BaseException:
-            # An error or an interrupt mid-fit leaves the estimator as it was.
             self.__dict__.clear()
             self.__dict__.update(before)
+            if continues_training:
+                # The training network may have taken steps before the error;
+                # the next call rebuilds it from model_, which did not change.
+                self.__dict__.pop("_net", None)
+                self.__dict__.pop("_stream", None)
             raise
-        return self
 
     def _fit(self, X, y, sample_weight):
         warm = self.warm_start and hasattr(self, "model_")
@@ -562,17 +534,8 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         >>> np.round(reg.coef_, 1), round(reg.intercept_, 1)
         (array([ 3., -1.]), 2.0)
         """
-        before = self.__dict__.copy()
-        try:
+        with self._unchanged_on_error(continues_training=True):
             self._partial_fit(X, y, sample_weight)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(before)
-            # The training network may have taken steps before the error;
-            # the next call rebuilds it from model_, which did not change.
-            self.__dict__.pop("_net", None)
-            self.__dict__.pop("_stream", None)
-            raise
         return self
 
     def _partial_fit(self, X, y, sample_weight):
@@ -598,7 +561,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             init_seed, shuffle_seed, _ = draw_seeds(self.random_state)
             hidden = self._check_hidden_layer_sizes()
             # The network keeps the dtype it was built with; a new one is float64.
-            dtype = _input_dtype(net_state[0]) if net_state is not None else np.float64
+            dtype = _models.input_dtype(net_state[0]) if net_state is not None else np.float64
             Xs = standardized(X, scaling[0], scaling[1], dtype)
             net, optimizer, loss_fn, callbacks, lr0 = self._network(
                 not first, Xs, (Y - scaling[2]) / scaling[3], hidden, init_seed, n_samples=X.shape[0],
@@ -618,7 +581,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             )
             self._net, self._lr0 = (net, optimizer, callbacks), lr0
             self._stream = trainer
-        dtype = _input_dtype(trainer.net)
+        dtype = _models.input_dtype(trainer.net)
         Xs = standardized(X, scaling[0], scaling[1], dtype)
         Ys = ((Y - scaling[2]) / scaling[3]).astype(dtype)
         loss = trainer.train_pass(Xs, Ys, mean_one(sample_weight).astype(dtype))
@@ -673,7 +636,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             net, optimizer, callbacks = self._net
             if not keep_learning_rate:
                 optimizer.learning_rate.assign(self._lr0)
-            return net, optimizer, _as_loss(net.loss), callbacks, self._lr0
+            return net, optimizer, _models.as_loss(net.loss), callbacks, self._lr0
 
         builder, params = self._scikeras_params(hidden, seed, n_samples, Ys.shape[1], Xs.dtype)
         if self.model is not None:
@@ -682,7 +645,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
                 net, callbacks = scikeras_build(builder, params, Xs, Ys)
         else:
             net, callbacks = scikeras_build(builder, params, Xs, Ys)
-        _check_shapes(net, Xs.shape[1], Ys.shape[1])
+        _models.check_shapes(net, Xs.shape[1], Ys.shape[1])
         if warm:
             # Resuming an unpickled estimator: the weights survive pickling,
             # the optimizer state does not.
@@ -696,7 +659,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
                 layer.set_weights([kernel, bias] if layer.use_bias else [kernel])
         optimizer = net.optimizer
         lr0 = float(optimizer.learning_rate.numpy())
-        return net, optimizer, _as_loss(net.loss), callbacks, lr0
+        return net, optimizer, _models.as_loss(net.loss), callbacks, lr0
 
     def _scikeras_params(self, hidden, seed, n_samples, n_outputs, dtype):
         """The model builder and the parameters scikeras builds and compiles it with."""
@@ -812,56 +775,3 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         """Print the Keras summary of ``model_`` (``kwargs`` go to ``keras.Model.summary``)."""
         check_is_fitted(self)
         return self.model_.summary(**kwargs)
-
-
-class _Cloudpickled:
-    """A parameter value pickled by cloudpickle, restored by ``__setstate__``."""
-
-    def __init__(self, data):
-        self.data = data
-
-
-def _is_plain(value):
-    """True for values every pickler handles: None, numbers, strings and tuples/lists of them."""
-    if value is None or isinstance(value, (str, bytes, numbers.Number, np.generic)):
-        return True
-    return isinstance(value, (tuple, list)) and all(_is_plain(v) for v in value)
-
-
-def _as_loss(loss):
-    """A Keras ``Loss`` object (it takes ``sample_weight``) for whatever ``compile`` was given."""
-    import keras
-
-    if isinstance(loss, keras.losses.Loss):
-        return loss
-    fn = keras.losses.get(loss)
-    if isinstance(fn, keras.losses.Loss):
-        return fn
-    # A model compiled with loss="mae" keeps a plain function; Keras 3 has
-    # no public wrapper that adds sample weighting and reduction to it.
-    return _FunctionLoss(fn)
-
-
-def _FunctionLoss(fn):
-    import keras
-
-    class FunctionLoss(keras.losses.Loss):
-        def call(self, y_true, y_pred):
-            return fn(y_true, y_pred)
-
-    return FunctionLoss(name=getattr(fn, "__name__", "loss"))
-
-
-def _input_dtype(net):
-    """The NumPy dtype a network takes (float64 when it does not say)."""
-    inputs = getattr(net, "inputs", None)
-    return np.dtype(inputs[0].dtype) if inputs else np.dtype(np.float64)
-
-
-def _check_shapes(net, n_features, n_outputs):
-    n_in = net.inputs[0].shape[-1] if getattr(net, "inputs", None) else None
-    n_out = net.outputs[0].shape[-1] if getattr(net, "outputs", None) else None
-    if n_in is not None and n_in != n_features:
-        raise ValueError(f"The model expects {n_in} input features but X has {n_features}.")
-    if n_out is not None and n_out != n_outputs:
-        raise ValueError(f"The model has {n_out} output(s) but y has {n_outputs} target(s).")

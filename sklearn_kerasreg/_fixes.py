@@ -15,10 +15,15 @@ import numpy as np
 # scikit-learn estimator validates its parameters once per fit).
 from sklearn.base import _fit_context  # noqa: F401
 
+# The parameter-constraint types every scikit-learn estimator uses; private
+# in scikit-learn 1.9 (``sklearn.utils._param_validation``).
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions  # noqa: F401
+
 # ``validate_data`` is public since scikit-learn 1.6; ``_check_sample_weight``
 # is still private in 1.9.
 from sklearn.utils.validation import _check_sample_weight as check_sample_weight  # noqa: F401
 from sklearn.utils.validation import validate_data  # noqa: F401
+
 
 def carry_clone_state(source, new):
     """Copy to a clone what scikit-learn's default ``clone`` carries besides parameters.

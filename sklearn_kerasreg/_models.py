@@ -176,3 +176,42 @@ def effective_linear(layers, kernels, biases):
     for kernel, bias in zip(kernels[1:], biases[1:]):
         coef, intercept = coef @ kernel, intercept @ kernel + bias
     return coef, intercept
+
+
+def as_loss(loss):
+    """A Keras ``Loss`` object (it takes ``sample_weight``) for whatever ``compile`` was given."""
+    import keras
+
+    if isinstance(loss, keras.losses.Loss):
+        return loss
+    fn = keras.losses.get(loss)
+    if isinstance(fn, keras.losses.Loss):
+        return fn
+    # A model compiled with loss="mae" keeps a plain function; Keras 3 has
+    # no public wrapper that adds sample weighting and reduction to it.
+    return _function_loss(fn)
+
+
+def _function_loss(fn):
+    import keras
+
+    class FunctionLoss(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            return fn(y_true, y_pred)
+
+    return FunctionLoss(name=getattr(fn, "__name__", "loss"))
+
+
+def input_dtype(net):
+    """The NumPy dtype a network takes (float64 when it does not say)."""
+    inputs = getattr(net, "inputs", None)
+    return np.dtype(inputs[0].dtype) if inputs else np.dtype(np.float64)
+
+
+def check_shapes(net, n_features, n_outputs):
+    n_in = net.inputs[0].shape[-1] if getattr(net, "inputs", None) else None
+    n_out = net.outputs[0].shape[-1] if getattr(net, "outputs", None) else None
+    if n_in is not None and n_in != n_features:
+        raise ValueError(f"The model expects {n_in} input features but X has {n_features}.")
+    if n_out is not None and n_out != n_outputs:
+        raise ValueError(f"The model has {n_out} output(s) but y has {n_outputs} target(s).")

@@ -77,8 +77,8 @@ def save_estimator(estimator, path, *, drop_unsafe_params=False):
     >>> bool(np.array_equal(load_estimator(path).predict(X), reg.predict(X)))
     True
     """
-    from ._estimator import KerasLinearRegressor
     from . import __version__
+    from ._estimator import KerasLinearRegressor
 
     if not isinstance(estimator, KerasLinearRegressor):
         raise TypeError(f"save_estimator saves a KerasLinearRegressor, got {type(estimator).__name__}.")
@@ -159,6 +159,18 @@ def load_estimator(path):
         file of a known format version: not a zip, a truncated or tampered
         member, a hash mismatch, malformed JSON or fields, a model that would
         need code to load.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from sklearn_kerasreg import load_estimator
+    >>> path = os.path.join(tempfile.mkdtemp(), "notes.kreg")
+    >>> with open(path, "w") as f:
+    ...     _ = f.write("not a model")
+    >>> load_estimator(path)
+    Traceback (most recent call last):
+    ...
+    ValueError: ...notes.kreg: not a saved estimator: not a zip archive (File is not a zip file).
     """
     from ._estimator import KerasLinearRegressor
 
@@ -217,10 +229,10 @@ def load_estimator(path):
         raise fail("'dropped_params' must be a list of names.")
 
     model = _load_model(data[_MODEL], fail)
-    from ._estimator import _check_shapes
+    from ._models import check_shapes
 
     try:
-        _check_shapes(model, fitted["n_features_in_"], fitted["n_outputs"])
+        check_shapes(model, fitted["n_features_in_"], fitted["n_outputs"])
     except ValueError as exc:
         raise fail(f"the model does not match the fitted state: {exc}") from None
 

@@ -15,8 +15,11 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.linear_model import LinearRegression, Ridge  # noqa: E402
 from sklearn.metrics import PredictionErrorDisplay  # noqa: E402
 
-from sklearn_kerasreg import KerasLinearRegressor  # noqa: E402
-from sklearn_kerasreg import LossCurveDisplay, RegressionLineDisplay  # noqa: E402
+from sklearn_kerasreg import (  # noqa: E402
+    KerasLinearRegressor,  # noqa: E402
+    LossCurveDisplay,
+    RegressionLineDisplay,
+)
 
 
 def _tutorial():
