@@ -677,6 +677,12 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             # The loss (and so tol) is evaluated in float64, even though the
             # network computes in float32.
             params.setdefault("loss__dtype", "float64")
+        if isinstance(optimizer, (str, type)):
+            # Keras names every new optimizer uniquely (adam, adam_1, ...), and
+            # TensorFlow keeps one eager kernel per distinct variable name for
+            # the life of the process: about 0.3 MB a fit, never freed. One
+            # fixed name keeps that cache at one entry.
+            params.setdefault("optimizer__name", "optimizer")
         if isinstance(optimizer, (str, type)) and "optimizer__learning_rate" not in routed:
             lr = self.learning_rate_init
             if lr == "auto":
