@@ -230,17 +230,28 @@ class Trainer:
             else:
                 self._converged.assign(True)
 
-    def _batches(self, epoch):
+    def _batched_epoch(self, X, y, w):
+        """One epoch of mini-batch steps over ``X, y`` (``w`` may be None); the mean loss.
+
+        The row count is read from the tensor, so the same code serves the
+        in-memory data of ``fit`` and the chunks of ``partial_fit``. The
+        shuffle is stateless: epoch ``e`` always uses the same permutation.
+        """
         import tensorflow as tf
 
-        n = self.n_samples
+        n = tf.shape(X)[0]
+        order = tf.range(n)
         if self.shuffle:
-            order = tf.random.experimental.stateless_shuffle(
-                tf.range(n), seed=tf.stack([self.seed, epoch])
-            )
-        else:
-            order = tf.range(n)
-        return order
+            order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([self.seed, self._epoch]))
+        n_batches = (n + self.batch_size - 1) // self.batch_size
+        total = tf.constant(0.0, tf.float64)
+        for b in tf.range(n_batches):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            w_batch = None if w is None else tf.gather(w, idx)
+            loss, grads = self._step(tf.gather(X, idx), tf.gather(y, idx), w_batch)
+            self.optimizer.apply(grads, self._weights)
+            total += loss * tf.cast(tf.shape(idx)[0], tf.float64)
+        return total / tf.cast(n, tf.float64)
 
     def _staged_epoch(self):
         """One epoch of the staged schedule: the warm-up subsample, or all rows in batches."""
@@ -296,15 +307,7 @@ class Trainer:
                     self._monitor(epoch_loss)
                 self.optimizer.apply(grads, self._weights)
             else:
-                order = self._batches(self._epoch)
-                total = tf.constant(0.0, tf.float64)
-                for b in tf.range(self.n_batches):
-                    idx = order[b * self.batch_size : (b + 1) * self.batch_size]
-                    w = None if self._w is None else tf.gather(self._w, idx)
-                    loss, grads = self._step(tf.gather(self._X, idx), tf.gather(self._y, idx), w)
-                    self.optimizer.apply(grads, self._weights)
-                    total += loss * tf.cast(tf.shape(idx)[0], tf.float64)
-                epoch_loss = total / self.n_samples
+                epoch_loss = self._batched_epoch(self._X, self._y, self._w)
                 if self._val is None and tf.math.is_finite(epoch_loss):
                     self._monitor(epoch_loss)
             val_loss = tf.constant(np.nan, tf.float64)
@@ -326,26 +329,10 @@ class Trainer:
         return losses.stack()[:done], val_losses.stack()[:done]
 
     def _one_pass(self, X, y, w):
-        """One epoch of mini-batch steps over data given per call (``partial_fit``).
-
-        The row count is dynamic, so chunks of any length share one trace.
-        No stop rule and no learning-rate drops: the caller decides.
-        """
-        import tensorflow as tf
-
-        n = tf.shape(X)[0]
-        order = tf.range(n)
-        if self.shuffle:
-            order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([self.seed, self._epoch]))
-        n_batches = (n + self.batch_size - 1) // self.batch_size
-        total = tf.constant(0.0, tf.float64)
-        for b in tf.range(n_batches):
-            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
-            loss, grads = self._step(tf.gather(X, idx), tf.gather(y, idx), tf.gather(w, idx))
-            self.optimizer.apply(grads, self._weights)
-            total += loss * tf.cast(tf.shape(idx)[0], tf.float64)
+        """One epoch over data given per call (``partial_fit``): no stop rule, no drops."""
+        loss = self._batched_epoch(X, y, w)
         self._epoch.assign_add(1)
-        return total / tf.cast(n, tf.float64)
+        return loss
 
     def train_pass(self, X, y, sample_weight):
         """Run one epoch over ``X, y`` (arrays of the network's dtype); return its mean loss."""
@@ -355,8 +342,7 @@ class Trainer:
             # reduce_retracing: the second chunk length makes the trace
             # shape-generic, so a stream of chunks traces at most twice.
             self._pass = tf.function(functools.partial(Trainer._one_pass, self), reduce_retracing=True)
-        loss = float(self._pass(tf.convert_to_tensor(X), tf.convert_to_tensor(y), tf.convert_to_tensor(sample_weight)))
-        return loss
+        return float(self._pass(tf.convert_to_tensor(X), tf.convert_to_tensor(y), tf.convert_to_tensor(sample_weight)))
 
     # -- Python driver ----------------------------------------------------
     def release(self):

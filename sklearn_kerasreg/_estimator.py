@@ -349,12 +349,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         if self.early_stopping:
             X, Xv, Y, Yv, sample_weight, wv = split(X, Y, sample_weight, self.validation_fraction, split_seed)
 
-        if warm:
-            scaling = self._scaling
-        elif self.standardize:
-            scaling = (*weighted_stats(X, sample_weight), *weighted_stats(Y, sample_weight))
-        else:
-            scaling = (np.zeros(X.shape[1]), np.ones(X.shape[1]), np.zeros(Y.shape[1]), np.ones(Y.shape[1]))
+        scaling = self._scaling if warm else self._new_scaling(X, Y, sample_weight)
 
         linear = not hidden and self.model is None
         staged = (
@@ -467,6 +462,12 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_ = result.n_epochs
         return self
 
+    def _new_scaling(self, X, Y, sample_weight):
+        """``(x_mean, x_scale, y_mean, y_scale)`` of the data, or the identity without standardize."""
+        if self.standardize:
+            return (*weighted_stats(X, sample_weight), *weighted_stats(Y, sample_weight))
+        return np.zeros(X.shape[1]), np.ones(X.shape[1]), np.zeros(Y.shape[1]), np.ones(Y.shape[1])
+
     def _check_weights_and_targets(self, X, y, sample_weight, warm):
         """Validated float64 weights, and ``y`` as a 2-D array of targets."""
         if y.dtype.kind not in "biuf":
@@ -548,13 +549,9 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             self._y_1d = y.ndim == 1
             self._n_outputs = Y.shape[1]
             preset = self.__dict__.pop("_pending_scaling", None)
-            if preset is not None:
-                self._scaling = preset
-            elif self.standardize:
-                self._scaling = (*weighted_stats(X, sample_weight), *weighted_stats(Y, sample_weight))
-            else:
-                self._scaling = (np.zeros(X.shape[1]), np.ones(X.shape[1]), np.zeros(Y.shape[1]), np.ones(Y.shape[1]))
+            self._scaling = preset if preset is not None else self._new_scaling(X, Y, sample_weight)
         scaling = self._scaling
+        Xs, Ys = None, (Y - scaling[2]) / scaling[3]
         trainer = getattr(self, "_stream", None)
         net_state = getattr(self, "_net", None)
         if trainer is None or net_state is None or trainer.net is not net_state[0]:
@@ -564,7 +561,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             dtype = _models.input_dtype(net_state[0]) if net_state is not None else np.float64
             Xs = standardized(X, scaling[0], scaling[1], dtype)
             net, optimizer, loss_fn, callbacks, lr0 = self._network(
-                not first, Xs, (Y - scaling[2]) / scaling[3], hidden, init_seed, n_samples=X.shape[0],
+                not first, Xs, Ys, hidden, init_seed, n_samples=X.shape[0],
                 keep_learning_rate=True,
             )
             batch_size = self.batch_size
@@ -581,10 +578,10 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             )
             self._net, self._lr0 = (net, optimizer, callbacks), lr0
             self._stream = trainer
+        # A user's model may take another dtype than the one it was built with.
         dtype = _models.input_dtype(trainer.net)
-        Xs = standardized(X, scaling[0], scaling[1], dtype)
-        Ys = ((Y - scaling[2]) / scaling[3]).astype(dtype)
-        loss = trainer.train_pass(Xs, Ys, mean_one(sample_weight).astype(dtype))
+        Xs = standardized(X, scaling[0], scaling[1], dtype) if Xs is None else Xs.astype(dtype, copy=False)
+        loss = trainer.train_pass(Xs, Ys.astype(dtype), mean_one(sample_weight).astype(dtype))
         if not np.isfinite(loss):
             raise ValueError(
                 "Training diverged: the loss became NaN or infinite in partial_fit. The learning "
@@ -594,7 +591,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         self.loss_curve_ = [*getattr(self, "loss_curve_", []), loss]
         self.validation_loss_curve_ = None
         self.history_ = {"loss": list(self.loss_curve_)}
-        self.n_iter_ = getattr(self, "n_iter_", 0) + 1 if not first else 1
+        self.n_iter_ = getattr(self, "n_iter_", 0) + 1
         return self
 
     def _set_stream_scaling(self, x_mean, x_scale, y_mean, y_scale):
@@ -608,6 +605,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         if net_state is not None and hasattr(net_state[1].learning_rate, "assign"):
             lr = net_state[1].learning_rate
             lr.assign(lr * factor)
+
     def _check_routed_params(self):
         # Keras accepts a negative or NaN learning rate and trains uphill.
         for name in _POSITIVE_ROUTED:
