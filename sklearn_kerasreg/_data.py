@@ -6,11 +6,14 @@ import numbers
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-#: Rows per block when standardizing and checking, to bound temporary memory.
+#: Rows per block when predicting, to bound temporary memory.
 BLOCK_ROWS = 65536
+#: Rows per block of a pass that reads each block more than once
+#: (statistics, standardizing): small enough to stay in cache.
+CACHE_ROWS = 8192
 
 
-def distance_to_least_squares(Xs, Ys, weights, kernel, bias, l2):
+def distance_to_least_squares(moments, scaling, kernel, bias, l2):
     """Relative distance of a linear layer from the exact (ridge) least-squares optimum.
 
     One Newton step from the trained weights lands on the optimum of the
@@ -19,34 +22,34 @@ def distance_to_least_squares(Xs, Ys, weights, kernel, bias, l2):
     Near-singular directions (rcond below 1e-12, as in an underdetermined
     problem) are left out, since gradient descent from zero does not move
     along them either.
+
+    Parameters
+    ----------
+    moments : tuple
+        ``weighted_moments((X, Y), w, cross=True)`` of the data in the
+        caller's units. The Gram matrix and gradient of the standardized
+        problem follow from them, so the check costs no pass over the data.
+    scaling : tuple
+        ``(x_mean, x_scale, y_mean, y_scale)`` the network trained under.
+    kernel, bias : ndarray
+        The trained layer, in standardized units.
+    l2 : float
+        The layer's L2 factor.
     """
-    n, p = Xs.shape
-    k = Ys.shape[1]
-    # The Gram matrix and gradient of [Xs, 1], assembled block by block
-    # without building the augmented matrix. Products are taken in the
-    # dtype of Xs (float32 for large data: ample for a 1e-3 check) and
-    # summed across blocks in float64.
-    gram = np.zeros((p + 1, p + 1))
-    grad = np.zeros((p + 1, k))
+    total, mean, cross = moments
+    p, k = kernel.shape
+    x_mean, x_scale, y_mean, y_scale = scaling
+    scale = np.concatenate([x_scale, y_scale])
+    # Weighted means and second moments of the standardized columns [Xs, Ys].
+    shift = (mean - np.concatenate([x_mean, y_mean])) / scale
+    second = cross / total / np.outer(scale, scale) + np.outer(shift, shift)
+    # The same of [Xs, 1] against Ys.
+    gram = np.ones((p + 1, p + 1))
+    gram[:p, :p] = second[:p, :p]
+    gram[:p, p] = gram[p, :p] = shift[:p]
+    target = np.vstack([second[:p, p:], shift[None, p:]])
     weights_aug = np.vstack([kernel, bias[None, :]]).astype(np.float64)
-    kernel_x = weights_aug[:p].astype(Xs.dtype)
-    for start in range(0, n, BLOCK_ROWS):
-        A = Xs[start : start + BLOCK_ROWS]
-        w = None if weights is None else weights[start : start + BLOCK_ROWS].astype(Xs.dtype)
-        wA = A if w is None else w[:, None] * A
-        gram[:p, :p] += A.T @ wA
-        gram[:p, p] += wA.sum(axis=0, dtype=np.float64)
-        gram[p, p] += len(A) if w is None else w.sum(dtype=np.float64)
-        # One target (column) at a time: 1-d operands keep NumPy on its fast paths.
-        for j in range(k):
-            resid = A @ kernel_x[:, j] + (weights_aug[p, j] - Ys[start : start + BLOCK_ROWS, j])
-            if w is not None:
-                resid *= w
-            grad[:p, j] += resid.astype(Xs.dtype) @ A
-            grad[p, j] += resid.sum()
-    gram[p, :p] = gram[:p, p]
-    gram /= n
-    grad /= n
+    grad = gram @ weights_aug - target
     penalty = np.full(p + 1, k * l2)
     penalty[-1] = 0.0
     gram[np.diag_indices(p + 1)] += penalty
@@ -74,26 +77,46 @@ def split(X, Y, w, fraction, seed):
     return train_test_split(X, Y, w, test_size=n_val, random_state=seed)
 
 
-def weighted_moments(A, w):
+def weighted_moments(A, w, cross=False):
     """Total weight, weighted column means and weighted sums of squared deviations.
 
-    Two passes over ``A`` in blocks, so temporaries stay small.
+    ``A`` is an array or a tuple of arrays with the same rows, taken as their
+    columns side by side. With ``cross=True`` the sums of squares become the
+    matrix of cross-products of deviations (its diagonal is the vector).
+    One pass over the rows in blocks small enough to stay in cache: each
+    block's moments are exact two-pass ones, merged with ``merge_moments``.
     """
-    total = w.sum()
+    parts = A if isinstance(A, tuple) else (A,)
+    n = parts[0].shape[0]
+    edges = np.cumsum([0] + [a.shape[1] for a in parts])
     equal = bool(np.all(w == w[0]))
-    mean = np.zeros(A.shape[1])
-    for start in range(0, A.shape[0], BLOCK_ROWS):
-        block = A[start : start + BLOCK_ROWS]
-        mean += block.sum(axis=0) * w[0] if equal else w[start : start + BLOCK_ROWS] @ block
-    mean /= total
-    m2 = np.zeros(A.shape[1])
-    for start in range(0, A.shape[0], BLOCK_ROWS):
-        block = A[start : start + BLOCK_ROWS] - mean
-        if equal:
-            m2 += np.einsum("ij,ij->j", block, block) * w[0]
+    ones = np.ones(min(n, CACHE_ROWS))
+    moments = (0.0, 0.0, 0.0)
+    for start in range(0, n, CACHE_ROWS):
+        stop = min(start + CACHE_ROWS, n)
+        wb = ones[: stop - start] if equal else w[start:stop]
+        total = float(stop - start) if equal else wb.sum()
+        if total <= 0:
+            continue
+        # Sums as products with the weights: BLAS is faster than sum(axis=0).
+        means = [(wb @ a[start:stop]) / total for a in parts]
+        devs = [a[start:stop] - m for a, m in zip(parts, means)]
+        weighted = devs if equal else [d * wb[:, None] for d in devs]
+        if cross:
+            # Block by block, without joining the parts into one array.
+            m2 = np.empty((edges[-1], edges[-1]))
+            for i, d in enumerate(devs):
+                for j in range(i, len(devs)):
+                    product = d.T @ weighted[j]
+                    m2[edges[i] : edges[i + 1], edges[j] : edges[j + 1]] = product
+                    m2[edges[j] : edges[j + 1], edges[i] : edges[i + 1]] = product.T
         else:
-            m2 += w[start : start + BLOCK_ROWS] @ (block * block)
-    return total, mean, m2
+            m2 = np.concatenate([np.einsum("ij,ij->j", d, wd) for d, wd in zip(devs, weighted)])
+        if equal:
+            total *= w[0]
+            m2 *= w[0]
+        moments = merge_moments(moments, (total, np.concatenate(means), m2))
+    return moments
 
 
 def merge_moments(a, b):
@@ -103,7 +126,8 @@ def merge_moments(a, b):
     n_b, mean_b, m2_b = b
     n = n_a + n_b
     delta = mean_b - mean_a
-    return n, mean_a + delta * n_b / n, m2_a + m2_b + delta**2 * n_a * n_b / n
+    spread = np.outer(delta, delta) if np.ndim(m2_b) == 2 else delta**2
+    return n, mean_a + delta * n_b / n, m2_a + m2_b + spread * (n_a * n_b / n)
 
 
 def moments_to_stats(total, mean, m2):
@@ -125,10 +149,36 @@ def mean_one(w):
     return w * (len(w) / w.sum())
 
 
+def aligned_empty(shape, dtype, align=64):
+    """``np.empty`` whose data starts on an ``align``-byte boundary.
+
+    TensorFlow reads such an array in place (``_fixes.tensor_over``); NumPy
+    itself only guarantees 16 bytes.
+    """
+    size = math.prod(shape) * np.dtype(dtype).itemsize
+    raw = np.empty(size + align, dtype=np.uint8)
+    start = -raw.ctypes.data % align
+    return raw[start : start + size].view(dtype).reshape(shape)
+
+
 def standardized(X, mean, scale, dtype=np.float64, rows=None):
-    """``(X[rows] - mean) / scale``, built block by block to bound temporary memory."""
-    out = np.empty(X.shape if rows is None else (len(rows), X.shape[1]), dtype=dtype)
-    for start in range(0, out.shape[0], BLOCK_ROWS):
-        block = X[start : start + BLOCK_ROWS] if rows is None else X[rows[start : start + BLOCK_ROWS]]
-        out[start : start + BLOCK_ROWS] = (block - mean) / scale
+    """``(X[rows] - mean) / scale`` in a new 64-byte-aligned array of ``dtype``.
+
+    Built block by block through one small float64 buffer, so temporary
+    memory stays bounded and the rows are gathered, shifted and scaled
+    while in cache.
+    """
+    n = X.shape[0] if rows is None else len(rows)
+    out = aligned_empty((n, X.shape[1]), dtype)
+    buffer = np.empty((min(CACHE_ROWS, n), X.shape[1]))
+    inverse = 1.0 / scale
+    for start in range(0, n, CACHE_ROWS):
+        stop = min(start + CACHE_ROWS, n)
+        block = buffer[: stop - start]
+        if rows is None:
+            np.subtract(X[start:stop], mean, out=block)
+        else:
+            np.take(X, rows[start:stop], axis=0, out=block)
+            block -= mean
+        np.multiply(block, inverse, out=out[start:stop], casting="same_kind")
     return out

@@ -43,7 +43,9 @@ def _tensor_list(arrays):
     """A TensorList of the arrays (same trailing shape and dtype), with what reads it back."""
     import tensorflow as tf
 
-    tensors = [tf.convert_to_tensor(a) for a in arrays]
+    from ._fixes import tensor_over
+
+    tensors = [tensor_over(a) for a in arrays]
     shape = [-1, *tensors[0].shape[1:]]
     handle = tf.raw_ops.EmptyTensorList(
         element_shape=shape, max_num_elements=-1, element_dtype=tensors[0].dtype
@@ -64,7 +66,9 @@ class Trainer:
     loss_fn : keras.losses.Loss or callable
         Called as ``loss_fn(y_true, y_pred, sample_weight)``.
     X, y, sample_weight : ndarray
-        Training data, float32; ``sample_weight`` may be None.
+        Training data; ``sample_weight`` may be None. TensorFlow reads them
+        in place, so the caller hands them over: nothing may write to them
+        while the trainer lives.
     validation : tuple of ndarray or None
         ``(X_val, y_val, sample_weight_val)``; when given, the validation
         loss is monitored instead of the training loss.
@@ -102,6 +106,8 @@ class Trainer:
     ):
         import tensorflow as tf
 
+        from ._fixes import tensor_over
+
         self.net = net
         self.optimizer = optimizer
         self.loss_fn = loss_fn
@@ -134,6 +140,9 @@ class Trainer:
             self.chunks_per_batch = math.ceil(self.batch_size / self.warmup_rows)
             self.n_chunks = self.n_batches * self.chunks_per_batch
             c = math.ceil(self.n_samples / self.n_chunks)
+            # A multiple of 16 rows starts every chunk on a 64-byte boundary
+            # of the caller's aligned arrays, where TensorFlow reads in place.
+            c = -(-c // 16) * 16
             self.n_chunks = math.ceil(self.n_samples / c)
             self.n_batches = math.ceil(self.n_chunks / self.chunks_per_batch)
             self.warmup_rows = c
@@ -143,17 +152,12 @@ class Trainer:
             ]
             self._X = self._y = self._w = None
         else:
-            self._X = tf.convert_to_tensor(X)
-            self._y = tf.convert_to_tensor(y)
-            self._w = None if sample_weight is None else tf.convert_to_tensor(sample_weight)
+            self._X = tensor_over(X)
+            self._y = tensor_over(y)
+            self._w = None if sample_weight is None else tensor_over(sample_weight)
         self._val = None
         if validation is not None:
-            Xv, yv, wv = validation
-            self._val = (
-                tf.convert_to_tensor(Xv),
-                tf.convert_to_tensor(yv),
-                None if wv is None else tf.convert_to_tensor(wv),
-            )
+            self._val = tuple(None if a is None else tensor_over(a) for a in validation)
         # Restoring the best weights is only meaningful when the monitored
         # loss belongs to one set of weights: a full-batch step's loss, or a
         # validation loss measured after the epoch.
@@ -196,39 +200,49 @@ class Trainer:
         return tf.cast(loss, tf.float64), grads
 
     def _monitor(self, value):
-        """Update the stall counter and the best weights with this epoch's monitored loss."""
+        """Update the stall counter and the best weights with this epoch's monitored loss.
+
+        Written without branches: each ``tf.cond`` costs a function call per
+        epoch and, more, a subgraph to trace per fit; ``tf.where`` and
+        unconditional assignments do the same work as a few scalar ops. A
+        NaN loss never counts as an improvement; it ends training anyway
+        (``_run_epochs`` marks the run diverged).
+        """
         import tensorflow as tf
 
         tol = tf.constant(self.tol, tf.float64)
         if self.staged:
             tol = tf.where(self._warm, tf.constant(self.warmup_tol, tf.float64), tol)
-        if value < self._reference - tol:
-            self._wait.assign(0)
-        else:
-            self._wait.assign_add(1)
-        self._reference.assign(tf.minimum(self._reference, value))
-        if value < self._best:
-            self._best.assign(value)
-            if self.restore_best:
-                for best, var in zip(self._best_weights, self._weights):
-                    best.assign(var)
-        if self._wait >= self.patience:
-            if self.adaptive and self._drops < self.max_drops:
-                lr = self.optimizer.learning_rate
-                lr.assign(lr / tf.cast(LR_DROP_FACTOR, lr.dtype))
-                self._drops.assign_add(1)
-                self._wait.assign(0)
-                # Progress after a drop is measured from where the drop
-                # happened: an optimizer that overshot is still improving
-                # while it comes back down, though not yet below its best.
-                self._reference.assign(value)
-                if self.staged and self._warm and self._drops >= self.warmup_drops:
-                    # On to all the rows, whose loss is not comparable.
-                    self._warm.assign(False)
-                    self._reference.assign(np.inf)
-                    self._best.assign(np.inf)
-            else:
-                self._converged.assign(True)
+        wait = tf.where(value < self._reference - tol, 0, self._wait + 1)
+        reference = tf.minimum(self._reference, value)
+        if self.restore_best:
+            better = value < self._best
+            for best, var in zip(self._best_weights, self._weights):
+                best.assign(tf.where(better, var, best))
+        best = tf.minimum(self._best, value)
+        stalled = wait >= self.patience
+        if self.adaptive:
+            drop = stalled & (self._drops < self.max_drops)
+            lr = self.optimizer.learning_rate
+            lr.assign(tf.where(drop, lr / tf.cast(LR_DROP_FACTOR, lr.dtype), lr))
+            drops = self._drops + tf.cast(drop, tf.int32)
+            wait = tf.where(drop, 0, wait)
+            # Progress after a drop is measured from where the drop happened:
+            # an optimizer that overshot is still improving while it comes
+            # back down, though not yet below its best.
+            reference = tf.where(drop, value, reference)
+            if self.staged:
+                # On to all the rows, whose loss is not comparable.
+                switch = drop & self._warm & (drops >= self.warmup_drops)
+                self._warm.assign(self._warm & ~switch)
+                reference = tf.where(switch, tf.constant(np.inf, tf.float64), reference)
+                best = tf.where(switch, tf.constant(np.inf, tf.float64), best)
+            self._drops.assign(drops)
+            stalled = stalled & ~drop
+        self._converged.assign(self._converged | stalled)
+        self._wait.assign(wait)
+        self._reference.assign(reference)
+        self._best.assign(best)
 
     def _batched_epoch(self, X, y, w):
         """One epoch of mini-batch steps over ``X, y`` (``w`` may be None); the mean loss.
@@ -298,23 +312,21 @@ class Trainer:
         for i in tf.range(n_epochs):
             if self.staged:
                 epoch_loss = self._staged_epoch()
-                if tf.math.is_finite(epoch_loss):
-                    self._monitor(epoch_loss)
+                self._monitor(epoch_loss)
             elif self.n_batches == 1:
                 epoch_loss, grads = self._step(self._X, self._y, self._w)
-                if self._val is None and tf.math.is_finite(epoch_loss):
+                if self._val is None:
                     # The loss belongs to the weights before this step.
                     self._monitor(epoch_loss)
                 self.optimizer.apply(grads, self._weights)
             else:
                 epoch_loss = self._batched_epoch(self._X, self._y, self._w)
-                if self._val is None and tf.math.is_finite(epoch_loss):
+                if self._val is None:
                     self._monitor(epoch_loss)
             val_loss = tf.constant(np.nan, tf.float64)
             if self._val is not None:
                 val_loss = tf.cast(self._loss(*self._val, training=False), tf.float64)
-                if tf.math.is_finite(val_loss):
-                    self._monitor(val_loss)
+                self._monitor(val_loss)
             losses = losses.write(i, epoch_loss)
             val_losses = val_losses.write(i, val_loss)
             self._epoch.assign_add(1)
@@ -322,8 +334,7 @@ class Trainer:
             finite = tf.math.is_finite(epoch_loss)
             if self._val is not None:
                 finite = finite & tf.math.is_finite(val_loss)
-            if not finite:
-                self._diverged.assign(True)
+            self._diverged.assign(self._diverged | ~finite)
             if self._converged or self._diverged:
                 break
         return losses.stack()[:done], val_losses.stack()[:done]

@@ -16,8 +16,10 @@ from ._data import (
     distance_to_least_squares,
     draw_seeds,
     mean_one,
+    moments_to_stats,
     split,
     standardized,
+    weighted_moments,
     weighted_stats,
 )
 from ._engine import Trainer
@@ -349,9 +351,15 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         if self.early_stopping:
             X, Xv, Y, Yv, sample_weight, wv = split(X, Y, sample_weight, self.validation_fraction, split_seed)
 
-        scaling = self._scaling if warm else self._new_scaling(X, Y, sample_weight)
-
         linear = not hidden and self.model is None
+        # The optimality check of a linear fit needs the data's second
+        # moments, which give the scaling too: one pass over the data for both.
+        # Early stopping keeps the best weights on held-out data, short of the
+        # training optimum on purpose, so the check would cry wolf.
+        moments = None
+        if linear and self.loss == "squared_error" and not self.early_stopping and X.shape[1] <= _MAX_CHECKED_FEATURES:
+            moments = weighted_moments((X, Y), sample_weight, cross=True)
+        scaling = self._scaling if warm else self._new_scaling(X, Y, sample_weight, moments)
         staged = (
             linear and self.batch_size == "auto" and X.shape[0] > _FULL_BATCH_ROWS and self.shuffle
             and self.learning_rate == "adaptive" and not self.early_stopping and not warm
@@ -366,14 +374,14 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             # Shuffled once, while standardizing: the warm-up subsample is the
             # first rows, and the batches are contiguous slices.
             rows = np.random.default_rng(shuffle_seed).permutation(X.shape[0])
-            Y = Y[rows]
             weights = None if weights is None else weights[rows]
+        # New aligned arrays, which TensorFlow reads in place.
         Xs = standardized(X, scaling[0], scaling[1], dtype, rows=rows)
-        Ys = (Y - scaling[2]) / scaling[3]
+        Ys = standardized(Y, scaling[2], scaling[3], rows=rows)
         if self.early_stopping:
             validation = (
                 standardized(Xv, scaling[0], scaling[1], dtype),
-                (Yv - scaling[2]) / scaling[3],
+                standardized(Yv, scaling[2], scaling[3]),
                 mean_one(wv) if wv.sum() > 0 else None,
             )
 
@@ -421,17 +429,10 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
                 ConvergenceWarning,
             )
 
-        # Early stopping keeps the best weights on held-out data, short of the
-        # training optimum on purpose, so the certificate would cry wolf.
-        if (
-            linear
-            and self.loss == "squared_error"
-            and not self.early_stopping
-            and Xs.shape[1] <= _MAX_CHECKED_FEATURES
-        ):
+        if moments is not None:
             layer = net.layers[-1]
             gap = distance_to_least_squares(
-                Xs, Ys, weights, layer.kernel.numpy(), layer.bias.numpy(), self.alpha / X.shape[0]
+                moments, scaling, layer.kernel.numpy(), layer.bias.numpy(), self.alpha / X.shape[0]
             )
             if gap > _COEF_RTOL:
                 warnings.warn(
@@ -462,8 +463,16 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_ = result.n_epochs
         return self
 
-    def _new_scaling(self, X, Y, sample_weight):
-        """``(x_mean, x_scale, y_mean, y_scale)`` of the data, or the identity without standardize."""
+    def _new_scaling(self, X, Y, sample_weight, moments=None):
+        """``(x_mean, x_scale, y_mean, y_scale)`` of the data, or the identity without standardize.
+
+        ``moments`` are ``weighted_moments((X, Y), sample_weight, cross=True)``
+        when the caller has them already.
+        """
+        if self.standardize and moments is not None:
+            total, mean, cross = moments
+            p, m2 = X.shape[1], np.diag(cross)
+            return (*moments_to_stats(total, mean[:p], m2[:p]), *moments_to_stats(total, mean[p:], m2[p:]))
         if self.standardize:
             return (*weighted_stats(X, sample_weight), *weighted_stats(Y, sample_weight))
         return np.zeros(X.shape[1]), np.ones(X.shape[1]), np.zeros(Y.shape[1]), np.ones(Y.shape[1])
