@@ -85,24 +85,31 @@ class Trainer:
         On a stall, divide the learning rate by ``LR_DROP_FACTOR`` and go on,
         up to ``max_drops`` times; otherwise a stall ends training.
     max_drops : int
-    warmup_rows, warmup_drops, warmup_tol : int, int, float
+    warmup_rows, warmup_rtol : sequence of int, sequence of float
         With ``warmup_rows``, training starts full-batch on the first
-        ``warmup_rows`` rows (the caller shuffled them, so they are a random
-        subsample), where epochs are cheap, with ``warmup_tol`` for ``tol``.
-        At the stall that makes the ``warmup_drops``-th learning-rate drop it
-        moves on to all the rows: the same contiguous batches of about
-        ``batch_size`` rows each epoch, in a new random order. The weights,
-        the optimizer's state and the lowered learning rate carry over; the
-        stall counter starts afresh on the new loss. The rows are held in
-        equal chunks of at most ``warmup_rows`` rows, a whole number per
-        batch (the first chunk is the subsample), and a batch's gradient is
-        summed chunk by chunk, each read while it is in cache.
+        ``warmup_rows[0]`` rows (the caller shuffled them, so they are a
+        random subsample), where epochs are cheap, and moves on to the first
+        ``warmup_rows[1]`` rows at the first stall, and so on, keeping the
+        learning rate. In stage ``i`` an epoch improves when the loss drops
+        by more than ``warmup_rtol[i]`` times itself: a subsample's optimum is
+        only an estimate of all the rows', so improvements far below its
+        sampling error are not worth waiting for.
+    warmup_drops : int
+        In the last warm-up stage, the stall that makes the
+        ``warmup_drops``-th learning-rate drop moves training on to all the
+        rows: the same contiguous batches of about ``batch_size`` rows each
+        epoch, in a new random order. Weights, the optimizer's state and the
+        learning rate carry over from stage to stage; the stall counter
+        starts afresh on each new loss. The rows are held in equal chunks of
+        about ``warmup_rows[0]`` rows (a stage and a batch are whole numbers of
+        chunks), and a batch's gradient is summed chunk by chunk, each read
+        while it is in cache.
     """
 
     def __init__(
         self, net, optimizer, loss_fn, X=None, y=None, sample_weight=None, validation=None, *,
         batch_size, shuffle, seed, tol, n_iter_no_change, adaptive,
-        max_drops=MAX_LR_DROPS, warmup_rows=None, warmup_drops=0, warmup_tol=None,
+        max_drops=MAX_LR_DROPS, warmup_rows=(), warmup_drops=0, warmup_rtol=(),
     ):
         import tensorflow as tf
 
@@ -127,17 +134,16 @@ class Trainer:
         self.adaptive = adaptive and hasattr(optimizer.learning_rate, "assign")
         self.max_drops = int(max_drops)
         self.staged = (
-            warmup_rows is not None and self.adaptive and validation is None
-            and 0 < warmup_drops <= self.max_drops and warmup_rows < self.n_samples
+            len(warmup_rows) > 0 and self.adaptive and validation is None
+            and 0 < warmup_drops <= self.max_drops and warmup_rows[-1] < self.n_samples
         )
-        self.warmup_rows = int(warmup_rows) if self.staged else self.n_samples
         self.warmup_drops = int(warmup_drops)
-        self.warmup_tol = self.tol if warmup_tol is None else float(warmup_tol)
+        self.warmup_rtol = [float(r) for r in warmup_rtol]
         if self.staged:
             # Slicing a tensor in the graph copies the slice; separate
             # tensors in a TensorList, picked by index, are read in place.
-            # Equal chunks of at most warmup_rows rows, a whole number per batch.
-            self.chunks_per_batch = math.ceil(self.batch_size / self.warmup_rows)
+            # Equal chunks of about warmup_rows[0] rows, a whole number per batch.
+            self.chunks_per_batch = math.ceil(self.batch_size / warmup_rows[0])
             self.n_chunks = self.n_batches * self.chunks_per_batch
             c = math.ceil(self.n_samples / self.n_chunks)
             # A multiple of 16 rows starts every chunk on a 64-byte boundary
@@ -145,7 +151,7 @@ class Trainer:
             c = -(-c // 16) * 16
             self.n_chunks = math.ceil(self.n_samples / c)
             self.n_batches = math.ceil(self.n_chunks / self.chunks_per_batch)
-            self.warmup_rows = c
+            self.stage_chunks = [min(max(1, round(r / c)), self.n_chunks) for r in warmup_rows]
             self._chunks = [
                 _tensor_list([a[i : i + c] for i in range(0, self.n_samples, c)])
                 for a in (X, y, sample_weight) if a is not None
@@ -162,7 +168,8 @@ class Trainer:
         # loss belongs to one set of weights: a full-batch step's loss, or a
         # validation loss measured after the epoch.
         self.restore_best = self._val is not None or self.n_batches == 1
-        self._warm = tf.Variable(self.staged, trainable=False)
+        # The warm-up stage; len(stage_chunks) once on all rows.
+        self._stage = tf.Variable(0 if self.staged else -1, dtype=tf.int32, trainable=False)
         self._weights = net.trainable_variables
         self._best_weights = [tf.Variable(v, trainable=False) for v in self._weights]
         self._best = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
@@ -212,7 +219,10 @@ class Trainer:
 
         tol = tf.constant(self.tol, tf.float64)
         if self.staged:
-            tol = tf.where(self._warm, tf.constant(self.warmup_tol, tf.float64), tol)
+            last = len(self.stage_chunks)
+            warm = self._stage < last
+            rtol = tf.gather(tf.constant(self.warmup_rtol + [0.0], tf.float64), self._stage)
+            tol = tf.where(warm, rtol * value, tol)
         wait = tf.where(value < self._reference - tol, 0, self._wait + 1)
         reference = tf.minimum(self._reference, value)
         if self.restore_best:
@@ -221,6 +231,10 @@ class Trainer:
                 best.assign(tf.where(better, var, best))
         best = tf.minimum(self._best, value)
         stalled = wait >= self.patience
+        if self.staged:
+            # A stall before the last warm-up stage moves on to more rows.
+            grow = stalled & (self._stage < last - 1)
+            stalled = stalled & ~grow
         if self.adaptive:
             drop = stalled & (self._drops < self.max_drops)
             lr = self.optimizer.learning_rate
@@ -232,9 +246,10 @@ class Trainer:
             # back down, though not yet below its best.
             reference = tf.where(drop, value, reference)
             if self.staged:
-                # On to all the rows, whose loss is not comparable.
-                switch = drop & self._warm & (drops >= self.warmup_drops)
-                self._warm.assign(self._warm & ~switch)
+                # On to more rows, whose loss is not comparable.
+                switch = grow | (drop & (self._stage == last - 1) & (drops >= self.warmup_drops))
+                self._stage.assign_add(tf.cast(switch, tf.int32))
+                wait = tf.where(switch, 0, wait)
                 reference = tf.where(switch, tf.constant(np.inf, tf.float64), reference)
                 best = tf.where(switch, tf.constant(np.inf, tf.float64), best)
             self._drops.assign(drops)
@@ -272,9 +287,11 @@ class Trainer:
         import tensorflow as tf
 
         n_chunks, per_batch = self.n_chunks, self.chunks_per_batch
-        # The warm-up epoch is one batch made of the first chunk. One code
-        # path for both keeps the traced graph small.
-        warm = self._warm.read_value()
+        # A warm-up epoch is one batch made of the stage's first chunks. One
+        # code path for both keeps the traced graph small.
+        stage = self._stage.read_value()
+        warm = stage < len(self.stage_chunks)
+        warm_chunks = tf.gather(tf.constant(self.stage_chunks + [0]), stage)
         n_batches = tf.where(warm, 1, self.n_batches)
         order = tf.random.experimental.stateless_shuffle(
             tf.range(self.n_batches), seed=tf.stack([self.seed, self._epoch])
@@ -283,7 +300,7 @@ class Trainer:
         rows_total = tf.constant(0.0, tf.float64)
         for b in tf.range(n_batches):
             first = tf.where(warm, 0, order[b] * per_batch)
-            stop = tf.where(warm, 1, tf.minimum(first + per_batch, n_chunks))
+            stop = tf.where(warm, warm_chunks, tf.minimum(first + per_batch, n_chunks))
             # A batch's loss and gradient are the row-weighted means of its chunks'.
             grad_sums = [tf.zeros_like(v) for v in self._weights]
             rows = tf.constant(0.0, tf.float64)
@@ -353,7 +370,11 @@ class Trainer:
             # reduce_retracing: the second chunk length makes the trace
             # shape-generic, so a stream of chunks traces at most twice.
             self._pass = tf.function(functools.partial(Trainer._one_pass, self), reduce_retracing=True)
-        return float(self._pass(tf.convert_to_tensor(X), tf.convert_to_tensor(y), tf.convert_to_tensor(sample_weight)))
+        from ._fixes import no_graph_rewrites
+
+        with no_graph_rewrites():
+            loss = self._pass(tf.convert_to_tensor(X), tf.convert_to_tensor(y), tf.convert_to_tensor(sample_weight))
+        return float(loss)
 
     # -- Python driver ----------------------------------------------------
     def release(self):
@@ -366,6 +387,8 @@ class Trainer:
         """Run up to ``epochs`` epochs; return a :class:`TrainResult`."""
         import keras
         import tensorflow as tf
+
+        from ._fixes import no_graph_rewrites
 
         result = TrainResult()
         self._converged.assign(False)
@@ -380,7 +403,9 @@ class Trainer:
                 n = min(per_call, epochs - result.n_epochs)
                 if callbacks:
                     cb.on_epoch_begin(result.n_epochs)
-                loss, val_loss = (t.numpy().tolist() for t in self._run(tf.constant(n)))
+                with no_graph_rewrites():
+                    losses = self._run(tf.constant(n))
+                loss, val_loss = (t.numpy().tolist() for t in losses)
                 for j, value in enumerate(loss):
                     epoch = result.n_epochs + j
                     logs = {"loss": value}

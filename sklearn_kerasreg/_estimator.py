@@ -40,11 +40,15 @@ from ._runtime import cap_tensorflow_threads
 
 #: With batch_size="auto", a linear model takes full-batch steps up to this many rows.
 _FULL_BATCH_ROWS = 131072
-#: Above that, it first trains full-batch on a random subsample of up to this
-#: many rows, through this many learning-rate drops, then on all rows in
-#: _STAGED_BATCHES batches per epoch, through one more drop (see Trainer's
-#: warmup_rows).
-_WARMUP_ROWS = 65536
+#: Above that, it first trains full-batch on random subsamples of these many
+#: rows (the next at each stall), through _WARMUP_DROPS learning-rate drops in
+#: the last, then on all rows in _STAGED_BATCHES batches per epoch, through one
+#: more drop (see Trainer's warmup_rows). Measured on 1M x 20 (coefficient
+#: error against LinearRegression, 4 seeds): a first stage of 8192 rows saves
+#: about 0.1 s of 65,536-row epochs; one warm-up drop instead of two ends the
+#: full phase at a 5x larger rate, further off (4.1e-5 to 7.0e-5, against
+#: 1.6e-5 to 4.3e-5); 16 batches per epoch instead of 4 ended at 2e-4 to 1e-3.
+_WARMUP_ROWS = (8192, 65536)
 _WARMUP_DROPS = 2
 _STAGED_BATCHES = 4
 #: A linear fit further than this (relative) from the least-squares optimum warns.
@@ -397,15 +401,15 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             else:
                 batch_size = min(200, X.shape[0])
         tol = self.tol
-        warmup_tol = tol
         if tol == "auto":
             tol = 1e-10 if linear and batch_size >= X.shape[0] else 1e-4
-            warmup_tol = 1e-10
         stages = {}
         if staged:
+            # The subsample's optimum misses all rows' by about loss * p / rows
+            # in loss; the warm-up stops improving at a tenth of that.
             stages = dict(
-                warmup_rows=_WARMUP_ROWS, warmup_drops=_WARMUP_DROPS, warmup_tol=warmup_tol,
-                max_drops=_WARMUP_DROPS + 1,
+                warmup_rows=_WARMUP_ROWS, warmup_drops=_WARMUP_DROPS,
+                warmup_rtol=[X.shape[1] / (10 * rows) for rows in _WARMUP_ROWS], max_drops=_WARMUP_DROPS + 1,
             )
         trainer = Trainer(
             net, optimizer, loss_fn, Xs, Ys, weights, validation,

@@ -53,6 +53,36 @@ def test_tutorial_fit_reaches_1e4(tutorial_data):
     assert abs(reg.intercept_ - ref.intercept_) <= 1e-4 * abs(ref.intercept_)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_large_data_trains_in_stages_to_linear_regression(monkeypatch, weighted):
+    # Above 131,072 rows the single neuron warms up on growing subsamples,
+    # then trains on all rows in batches; the fit must still land on the
+    # least-squares coefficients.
+    import sklearn_kerasreg._estimator as estimator_module
+
+    trainers = []
+
+    class Spy(estimator_module.Trainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            trainers.append(self)
+
+    monkeypatch.setattr(estimator_module, "Trainer", Spy)
+    X, y = make_regression(150_000, 5, noise=10, bias=3.0, random_state=0)
+    w = np.random.default_rng(0).uniform(0, 2, len(y)) if weighted else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = KerasLinearRegressor(random_state=0).fit(X, y, sample_weight=w)
+    ref = LinearRegression().fit(X, y, sample_weight=w)
+    (trainer,) = trainers
+    assert trainer.staged
+    # It went through every warm-up stage to all the rows.
+    assert int(trainer._stage.numpy()) == len(trainer.stage_chunks)
+    assert relative_error(reg.coef_, ref.coef_) <= 1e-4
+    # On the targets' scale (their standard deviation is about 200).
+    assert abs(reg.intercept_ - ref.intercept_) <= 1e-4 * y.std()
+
+
 def test_mlp_learns_friedman_like_mlpregressor():
     X, y = make_friedman1(n_samples=3000, random_state=0)
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
