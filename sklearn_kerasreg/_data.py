@@ -2,6 +2,7 @@
 
 import math
 import numbers
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -11,6 +12,22 @@ BLOCK_ROWS = 65536
 #: Rows per block of a pass that reads each block more than once
 #: (statistics, standardizing): small enough to stay in cache.
 CACHE_ROWS = 8192
+#: Rows per span of a pass split between threads. Spans are fixed, whatever
+#: the thread count, so results are bitwise the same with any number of threads.
+SPAN_ROWS = 65536
+
+
+def _in_spans(work, n, threads):
+    """``work(start, stop)`` on consecutive spans of ``range(n)``, spread over threads; the results in order.
+
+    NumPy's array operations release the GIL, so spans run in parallel.
+    """
+    edges = [*range(0, n, SPAN_ROWS), n]
+    threads = min(threads, len(edges) - 1)
+    if threads <= 1:
+        return [work(a, b) for a, b in zip(edges[:-1], edges[1:])]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(work, edges[:-1], edges[1:]))
 
 
 def distance_to_least_squares(moments, scaling, kernel, bias, l2):
@@ -77,7 +94,7 @@ def split(X, Y, w, fraction, seed):
     return train_test_split(X, Y, w, test_size=n_val, random_state=seed)
 
 
-def weighted_moments(A, w, cross=False):
+def weighted_moments(A, w, cross=False, threads=1):
     """Total weight, weighted column means and weighted sums of squared deviations.
 
     ``A`` is an array or a tuple of arrays with the same rows, taken as their
@@ -85,37 +102,46 @@ def weighted_moments(A, w, cross=False):
     matrix of cross-products of deviations (its diagonal is the vector).
     One pass over the rows in blocks small enough to stay in cache: each
     block's moments are exact two-pass ones, merged with ``merge_moments``.
+    Large data is split between up to ``threads`` threads.
     """
     parts = A if isinstance(A, tuple) else (A,)
     n = parts[0].shape[0]
     edges = np.cumsum([0] + [a.shape[1] for a in parts])
     equal = bool(np.all(w == w[0]))
     ones = np.ones(min(n, CACHE_ROWS))
+
+    def span(first, last):
+        moments = (0.0, 0.0, 0.0)
+        for start in range(first, last, CACHE_ROWS):
+            stop = min(start + CACHE_ROWS, last)
+            wb = ones[: stop - start] if equal else w[start:stop]
+            total = float(stop - start) if equal else wb.sum()
+            if total <= 0:
+                continue
+            # Sums as products with the weights: BLAS is faster than sum(axis=0).
+            means = [(wb @ a[start:stop]) / total for a in parts]
+            devs = [a[start:stop] - m for a, m in zip(parts, means)]
+            weighted = devs if equal else [d * wb[:, None] for d in devs]
+            if cross:
+                # Block by block, without joining the parts into one array.
+                m2 = np.empty((edges[-1], edges[-1]))
+                for i, d in enumerate(devs):
+                    for j in range(i, len(devs)):
+                        product = d.T @ weighted[j]
+                        m2[edges[i] : edges[i + 1], edges[j] : edges[j + 1]] = product
+                        m2[edges[j] : edges[j + 1], edges[i] : edges[i + 1]] = product.T
+            else:
+                m2 = np.concatenate([np.einsum("ij,ij->j", d, wd) for d, wd in zip(devs, weighted)])
+            if equal:
+                total *= w[0]
+                m2 *= w[0]
+            moments = merge_moments(moments, (total, np.concatenate(means), m2))
+        return moments
+
     moments = (0.0, 0.0, 0.0)
-    for start in range(0, n, CACHE_ROWS):
-        stop = min(start + CACHE_ROWS, n)
-        wb = ones[: stop - start] if equal else w[start:stop]
-        total = float(stop - start) if equal else wb.sum()
-        if total <= 0:
-            continue
-        # Sums as products with the weights: BLAS is faster than sum(axis=0).
-        means = [(wb @ a[start:stop]) / total for a in parts]
-        devs = [a[start:stop] - m for a, m in zip(parts, means)]
-        weighted = devs if equal else [d * wb[:, None] for d in devs]
-        if cross:
-            # Block by block, without joining the parts into one array.
-            m2 = np.empty((edges[-1], edges[-1]))
-            for i, d in enumerate(devs):
-                for j in range(i, len(devs)):
-                    product = d.T @ weighted[j]
-                    m2[edges[i] : edges[i + 1], edges[j] : edges[j + 1]] = product
-                    m2[edges[j] : edges[j + 1], edges[i] : edges[i + 1]] = product.T
-        else:
-            m2 = np.concatenate([np.einsum("ij,ij->j", d, wd) for d, wd in zip(devs, weighted)])
-        if equal:
-            total *= w[0]
-            m2 *= w[0]
-        moments = merge_moments(moments, (total, np.concatenate(means), m2))
+    for part in _in_spans(span, n, threads):
+        if part[0] > 0:
+            moments = merge_moments(moments, part)
     return moments
 
 
@@ -161,24 +187,28 @@ def aligned_empty(shape, dtype, align=64):
     return raw[start : start + size].view(dtype).reshape(shape)
 
 
-def standardized(X, mean, scale, dtype=np.float64, rows=None):
+def standardized(X, mean, scale, dtype=np.float64, rows=None, threads=1):
     """``(X[rows] - mean) / scale`` in a new 64-byte-aligned array of ``dtype``.
 
-    Built block by block through one small float64 buffer, so temporary
+    Built block by block through a small float64 buffer, so temporary
     memory stays bounded and the rows are gathered, shifted and scaled
-    while in cache.
+    while in cache; large data is split between up to ``threads`` threads.
     """
     n = X.shape[0] if rows is None else len(rows)
     out = aligned_empty((n, X.shape[1]), dtype)
-    buffer = np.empty((min(CACHE_ROWS, n), X.shape[1]))
     inverse = 1.0 / scale
-    for start in range(0, n, CACHE_ROWS):
-        stop = min(start + CACHE_ROWS, n)
-        block = buffer[: stop - start]
-        if rows is None:
-            np.subtract(X[start:stop], mean, out=block)
-        else:
-            np.take(X, rows[start:stop], axis=0, out=block)
-            block -= mean
-        np.multiply(block, inverse, out=out[start:stop], casting="same_kind")
+
+    def span(first, last):
+        buffer = np.empty((min(CACHE_ROWS, last - first), X.shape[1]))
+        for start in range(first, last, CACHE_ROWS):
+            stop = min(start + CACHE_ROWS, last)
+            block = buffer[: stop - start]
+            if rows is None:
+                np.subtract(X[start:stop], mean, out=block)
+            else:
+                np.take(X, rows[start:stop], axis=0, out=block)
+                block -= mean
+            np.multiply(block, inverse, out=out[start:stop], casting="same_kind")
+
+    _in_spans(span, n, threads)
     return out

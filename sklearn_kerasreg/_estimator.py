@@ -36,7 +36,7 @@ from ._fixes import (
     validate_data,
 )
 from ._pickling import picklable_state, unpickled_state
-from ._runtime import cap_tensorflow_threads
+from ._runtime import cap_tensorflow_threads, data_threads
 
 #: With batch_size="auto", a linear model takes full-batch steps up to this many rows.
 _FULL_BATCH_ROWS = 131072
@@ -114,9 +114,10 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         ``min(200, n_samples)`` with hidden layers. Above 131072 rows the
         built-in network trains in float32 to halve the memory, and the
         single neuron (with ``shuffle=True`` and ``learning_rate="adaptive"``)
-        trains in two stages: full-batch on a random subsample of 65536 rows
-        through two learning-rate drops, then on all rows in 4 mini-batches
-        per epoch, keeping the optimizer's state, through one more drop.
+        trains in stages: full-batch on random subsamples of 8192 and then
+        65536 rows, the second through two learning-rate drops, then on all
+        rows in 4 mini-batches per epoch, keeping the optimizer's state,
+        through one more drop.
     epochs : int, default=1000
         Maximum number of passes over the training data.
     tol : float or "auto", default="auto"
@@ -356,13 +357,14 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             X, Xv, Y, Yv, sample_weight, wv = split(X, Y, sample_weight, self.validation_fraction, split_seed)
 
         linear = not hidden and self.model is None
+        threads = data_threads()
         # The optimality check of a linear fit needs the data's second
         # moments, which give the scaling too: one pass over the data for both.
         # Early stopping keeps the best weights on held-out data, short of the
         # training optimum on purpose, so the check would cry wolf.
         moments = None
         if linear and self.loss == "squared_error" and not self.early_stopping and X.shape[1] <= _MAX_CHECKED_FEATURES:
-            moments = weighted_moments((X, Y), sample_weight, cross=True)
+            moments = weighted_moments((X, Y), sample_weight, cross=True, threads=threads)
         scaling = self._scaling if warm else self._new_scaling(X, Y, sample_weight, moments)
         staged = (
             linear and self.batch_size == "auto" and X.shape[0] > _FULL_BATCH_ROWS and self.shuffle
@@ -380,7 +382,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             rows = np.random.default_rng(shuffle_seed).permutation(X.shape[0])
             weights = None if weights is None else weights[rows]
         # New aligned arrays, which TensorFlow reads in place.
-        Xs = standardized(X, scaling[0], scaling[1], dtype, rows=rows)
+        Xs = standardized(X, scaling[0], scaling[1], dtype, rows=rows, threads=threads)
         Ys = standardized(Y, scaling[2], scaling[3], rows=rows)
         if self.early_stopping:
             validation = (

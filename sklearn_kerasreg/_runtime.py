@@ -55,6 +55,34 @@ def thread_cap():
     return None
 
 
+def data_threads():
+    """Threads for the package's own NumPy passes over the data (statistics, standardizing).
+
+    The cap of :func:`thread_cap`, else TensorFlow's ``TF_NUM_INTRAOP_THREADS``,
+    else the cores this process may run on, so that a worker of a parallel
+    search stays on its share of the machine.
+
+    Returns
+    -------
+    n_threads : int
+
+    Examples
+    --------
+    >>> import os
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"SKLEARN_KERASREG_TF_THREADS": "1"}):
+    ...     data_threads()
+    1
+    """
+    n = thread_cap()
+    if n is None:
+        try:
+            n = int(os.environ.get("TF_NUM_INTRAOP_THREADS", ""))
+        except ValueError:
+            n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, n or 1)
+
+
 def cap_tensorflow_threads():
     """Apply :func:`thread_cap` to TensorFlow, once per process.
 
