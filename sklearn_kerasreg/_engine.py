@@ -378,10 +378,11 @@ class Trainer:
 
     # -- Python driver ----------------------------------------------------
     def release(self):
-        """Let TensorFlow free the traced graph (see ``_fixes.release_custom_gradients``)."""
-        from ._fixes import release_custom_gradients
+        """Let TensorFlow free the traced graph and its kernels (see ``_fixes``)."""
+        from ._fixes import release_custom_gradients, release_eager_kernels
 
         release_custom_gradients(self._run)
+        release_eager_kernels()
 
     def train(self, epochs, callbacks=None, verbose=0):
         """Run up to ``epochs`` epochs; return a :class:`TrainResult`."""
