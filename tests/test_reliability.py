@@ -107,8 +107,8 @@ def test_bad_input_is_rejected_with_a_named_problem(call, error, match, fitted):
     assert np.array_equal(fitted.predict(X), before)
 
 
-def _resident_mb_after_trim(process):
-    """Resident memory once the C allocator has returned its free pages to the system.
+def _glibc_malloc_trim():
+    """glibc's ``malloc_trim``, which returns the allocator's free pages to the system; None elsewhere.
 
     Without the trim, freed memory that glibc keeps for reuse swings the
     resident size by tens of megabytes from one fit to the next, which hides
@@ -117,18 +117,14 @@ def _resident_mb_after_trim(process):
     import ctypes
     import ctypes.util
 
-    gc.collect()
-    ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
-    return process.memory_info().rss / 2**20
+    name = ctypes.util.find_library("c")
+    return getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
 
 
 def test_memory_is_flat_over_200_sequential_fits():
     psutil = pytest.importorskip("psutil")
-    import ctypes
-    import ctypes.util
-
-    libc = ctypes.util.find_library("c")
-    if libc is None or not hasattr(ctypes.CDLL(libc), "malloc_trim"):
+    trim = _glibc_malloc_trim()
+    if trim is None:
         pytest.skip("needs glibc's malloc_trim to read a steady resident size")
     process = psutil.Process()
     start = time.perf_counter()
@@ -142,7 +138,9 @@ def test_memory_is_flat_over_200_sequential_fits():
             if (i + 1) % 20 == 0:
                 # Trimming as it goes keeps freed pages from piling up between readings.
                 del reg
-                rss[i + 1] = _resident_mb_after_trim(process)
+                gc.collect()
+                trim(0)
+                rss[i + 1] = process.memory_info().rss / 2**20
     growth_mb = rss[200] - rss[20]
     print(f"\nRSS growth over fits 20..200: {growth_mb:.1f} MB in {time.perf_counter() - start:.1f} s")
     for i, (reg, expected) in kept.items():
