@@ -155,7 +155,7 @@ def release_eager_kernels():
 
     TensorFlow 2.21: each call of a newly traced function caches kernels in
     the eager context that outlive the function (measured here: about
-    0.35 MB per fit, growing without bound over a search's many fits, even
+    0.37 MB per fit, growing without bound over a search's many fits, even
     after :func:`release_custom_gradients`). This is the clearing
     ``keras.backend.clear_session`` does, without its reset of Keras's
     global state. Kernels in use by a running op are reference counted and

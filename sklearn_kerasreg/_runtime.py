@@ -77,10 +77,13 @@ def data_threads():
     n = thread_cap()
     if n is None:
         try:
-            n = int(os.environ.get("TF_NUM_INTRAOP_THREADS", ""))
+            n = int(os.environ.get("TF_NUM_INTRAOP_THREADS", "0"))
         except ValueError:
-            n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, n or 1)
+            n = 0
+    if n < 1:
+        # Unset, or TensorFlow's 0 for "every core".
+        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return n
 
 
 def cap_tensorflow_threads():
