@@ -58,25 +58,28 @@ def _tensor_list(arrays):
 class Trainer:
     """Runs epochs of gradient steps on in-memory tensors.
 
+    A trainer is made for a data shape and traced on its first run; it can
+    then train any network and optimizer shaped like its own on any data of
+    that shape, without tracing again (see ``train`` and ``_programs``).
+
     Parameters
     ----------
     net : keras.Model
-        The network, trained in place.
+        The trainer's own network.
     optimizer : keras.optimizers.Optimizer
+        The trainer's own optimizer.
     loss_fn : keras.losses.Loss or callable
         Called as ``loss_fn(y_true, y_pred, sample_weight)``.
-    X, y, sample_weight : ndarray
-        Training data; ``sample_weight`` may be None. TensorFlow reads them
-        in place, so the caller hands them over: nothing may write to them
-        while the trainer lives.
-    validation : tuple of ndarray or None
-        ``(X_val, y_val, sample_weight_val)``; when given, the validation
-        loss is monitored instead of the training loss.
+    n_samples : int or None
+        Rows of the data ``train`` will get; None for a trainer that gets
+        its data chunk by chunk through ``train_pass`` (``partial_fit``).
+    validated : bool
+        Whether ``train`` gets validation data, whose loss is then
+        monitored instead of the training loss.
     batch_size : int
     shuffle : bool
     seed : int
-        Seeds the per-epoch shuffle (stateless: epoch ``e`` always uses the
-        same permutation for the same seed).
+        Seeds the shuffle of ``train_pass``; ``train`` takes its own.
     tol, n_iter_no_change : float, int
         An epoch "improves" when the monitored loss drops below the best so
         far by more than ``tol``; ``n_iter_no_change`` epochs in a row that do
@@ -107,34 +110,32 @@ class Trainer:
     """
 
     def __init__(
-        self, net, optimizer, loss_fn, X=None, y=None, sample_weight=None, validation=None, *,
-        batch_size, shuffle, seed, tol, n_iter_no_change, adaptive,
+        self, net, optimizer, loss_fn, n_samples=None, *,
+        batch_size, shuffle, tol, n_iter_no_change, adaptive, validated=False, seed=0,
         max_drops=MAX_LR_DROPS, warmup_rows=(), warmup_drops=0, warmup_rtol=(),
     ):
         import tensorflow as tf
 
-        from ._fixes import tensor_over
-
         self.net = net
         self.optimizer = optimizer
         self.loss_fn = loss_fn
-        if X is None:
+        if n_samples is None:
             # Data arrives per call to train_pass (partial_fit).
-            X = y = np.empty((0, 0))
+            n_samples = 0
             self.batch_size = max(1, int(batch_size))
         else:
-            self.batch_size = max(1, min(int(batch_size), X.shape[0]))
-        self.n_samples = X.shape[0]
+            self.batch_size = max(1, min(int(batch_size), n_samples))
+        self.n_samples = n_samples
         self.n_batches = math.ceil(self.n_samples / self.batch_size)
         self.shuffle = shuffle and (self.n_batches > 1 or self.n_samples == 0)
-        self.seed = int(seed)
         self.tol = float(tol)
         self.patience = int(n_iter_no_change)
         # A LearningRateSchedule has no variable to lower; it then runs as "constant".
         self.adaptive = adaptive and hasattr(optimizer.learning_rate, "assign")
         self.max_drops = int(max_drops)
+        self.validated = bool(validated)
         self.staged = (
-            len(warmup_rows) > 0 and self.adaptive and validation is None
+            len(warmup_rows) > 0 and self.adaptive and not self.validated
             and 0 < warmup_drops <= self.max_drops and warmup_rows[-1] < self.n_samples
         )
         self.warmup_drops = int(warmup_drops)
@@ -149,25 +150,15 @@ class Trainer:
             # A multiple of 16 rows starts every chunk on a 64-byte boundary
             # of the caller's aligned arrays, where TensorFlow reads in place.
             c = -(-c // 16) * 16
+            self.chunk_rows = c
             self.n_chunks = math.ceil(self.n_samples / c)
             self.n_batches = math.ceil(self.n_chunks / self.chunks_per_batch)
             self.stage_chunks = [min(max(1, round(r / c)), self.n_chunks) for r in warmup_rows]
-            self._chunks = [
-                _tensor_list([a[i : i + c] for i in range(0, self.n_samples, c)])
-                for a in (X, y, sample_weight) if a is not None
-            ]
-            self._X = self._y = self._w = None
-        else:
-            self._X = tensor_over(X)
-            self._y = tensor_over(y)
-            self._w = None if sample_weight is None else tensor_over(sample_weight)
-        self._val = None
-        if validation is not None:
-            self._val = tuple(None if a is None else tensor_over(a) for a in validation)
         # Restoring the best weights is only meaningful when the monitored
         # loss belongs to one set of weights: a full-batch step's loss, or a
         # validation loss measured after the epoch.
-        self.restore_best = self._val is not None or self.n_batches == 1
+        self.restore_best = self.validated or self.n_batches == 1
+        # The training state below is reset by every call to train.
         # The warm-up stage; len(stage_chunks) once on all rows.
         self._stage = tf.Variable(0 if self.staged else -1, dtype=tf.int32, trainable=False)
         self._weights = net.trainable_variables
@@ -177,16 +168,22 @@ class Trainer:
         self._wait = tf.Variable(0, dtype=tf.int32, trainable=False)
         self._drops = tf.Variable(0, dtype=tf.int32, trainable=False)
         self._epoch = tf.Variable(0, dtype=tf.int32, trainable=False)
+        self._seed = tf.Variable(int(seed), dtype=tf.int32, trainable=False)
         self._converged = tf.Variable(False, trainable=False)
         self._diverged = tf.Variable(False, trainable=False)
+        # What TensorListGetItem needs to know of each chunked array: set
+        # from the data by _inputs, the same for every fit a trainer serves.
+        self._chunk_specs = ()
         if not optimizer.built:
             optimizer.build(self._weights)
-        # Every fit traces once, for its new network. TensorFlow counts
-        # traces per function code object, so a bound method (or a closure)
-        # would make a search's many fits warn of retracing; a partial is
-        # counted on its own.
+        # The data and validation data are arguments, not captured: a
+        # trainer traces once and can then serve any number of fits of the
+        # same shapes (see _programs). TensorFlow counts traces per function
+        # code object, so a bound method (or a closure) would make a search's
+        # many trainers warn of retracing; a partial is counted on its own.
         self._run = tf.function(functools.partial(Trainer._run_epochs, self))
         self._pass = None
+        self._gradients_released = False
 
     # -- graph code -----------------------------------------------------
     def _loss(self, X, y, w, training):
@@ -271,7 +268,7 @@ class Trainer:
         n = tf.shape(X)[0]
         order = tf.range(n)
         if self.shuffle:
-            order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([self.seed, self._epoch]))
+            order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([self._seed, self._epoch]))
         n_batches = (n + self.batch_size - 1) // self.batch_size
         total = tf.constant(0.0, tf.float64)
         for b in tf.range(n_batches):
@@ -282,8 +279,12 @@ class Trainer:
             total += loss * tf.cast(tf.shape(idx)[0], tf.float64)
         return total / tf.cast(n, tf.float64)
 
-    def _staged_epoch(self):
-        """One epoch of the staged schedule: the warm-up subsample, or all rows in batches."""
+    def _staged_epoch(self, handles):
+        """One epoch of the staged schedule: the warm-up subsample, or all rows in batches.
+
+        ``handles`` are the TensorLists of chunks of ``X``, ``y`` and, when
+        weighted, the sample weights.
+        """
         import tensorflow as tf
 
         n_chunks, per_batch = self.n_chunks, self.chunks_per_batch
@@ -294,7 +295,7 @@ class Trainer:
         warm_chunks = tf.gather(tf.constant(self.stage_chunks + [0]), stage)
         n_batches = tf.where(warm, 1, self.n_batches)
         order = tf.random.experimental.stateless_shuffle(
-            tf.range(self.n_batches), seed=tf.stack([self.seed, self._epoch])
+            tf.range(self.n_batches), seed=tf.stack([self._seed, self._epoch])
         )
         loss_total = tf.constant(0.0, tf.float64)
         rows_total = tf.constant(0.0, tf.float64)
@@ -309,7 +310,7 @@ class Trainer:
                     tf.raw_ops.TensorListGetItem(
                         input_handle=handle, index=i, element_shape=shape, element_dtype=dtype
                     )
-                    for handle, shape, dtype in self._chunks
+                    for handle, (shape, dtype) in zip(handles, self._chunk_specs)
                 )
                 loss, grads = self._step(X, y, w[0] if w else None)
                 n_rows = tf.cast(tf.shape(X)[0], tf.float64)
@@ -320,7 +321,7 @@ class Trainer:
             rows_total += rows
         return loss_total / rows_total
 
-    def _run_epochs(self, n_epochs):
+    def _run_epochs(self, n_epochs, data, val):
         import tensorflow as tf
 
         losses = tf.TensorArray(tf.float64, size=n_epochs)
@@ -328,28 +329,28 @@ class Trainer:
         done = tf.constant(0)
         for i in tf.range(n_epochs):
             if self.staged:
-                epoch_loss = self._staged_epoch()
+                epoch_loss = self._staged_epoch(data)
                 self._monitor(epoch_loss)
             elif self.n_batches == 1:
-                epoch_loss, grads = self._step(self._X, self._y, self._w)
-                if self._val is None:
+                epoch_loss, grads = self._step(*data)
+                if val is None:
                     # The loss belongs to the weights before this step.
                     self._monitor(epoch_loss)
                 self.optimizer.apply(grads, self._weights)
             else:
-                epoch_loss = self._batched_epoch(self._X, self._y, self._w)
-                if self._val is None:
+                epoch_loss = self._batched_epoch(*data)
+                if val is None:
                     self._monitor(epoch_loss)
             val_loss = tf.constant(np.nan, tf.float64)
-            if self._val is not None:
-                val_loss = tf.cast(self._loss(*self._val, training=False), tf.float64)
+            if val is not None:
+                val_loss = tf.cast(self._loss(*val, training=False), tf.float64)
                 self._monitor(val_loss)
             losses = losses.write(i, epoch_loss)
             val_losses = val_losses.write(i, val_loss)
             self._epoch.assign_add(1)
             done = i + 1
             finite = tf.math.is_finite(epoch_loss)
-            if self._val is not None:
+            if val is not None:
                 finite = finite & tf.math.is_finite(val_loss)
             self._diverged.assign(self._diverged | ~finite)
             if self._converged or self._diverged:
@@ -377,63 +378,143 @@ class Trainer:
         return float(loss)
 
     # -- Python driver ----------------------------------------------------
+    def _inputs(self, X, y, sample_weight, validation):
+        """The data as the traced function takes it: tensors, or TensorLists of chunks."""
+        from ._fixes import tensor_over
+
+        if self.staged:
+            c = self.chunk_rows
+            lists = [
+                _tensor_list([a[i : i + c] for i in range(0, self.n_samples, c)])
+                for a in (X, y, sample_weight) if a is not None
+            ]
+            self._chunk_specs = tuple((shape, dtype) for _, shape, dtype in lists)
+            data = tuple(handle for handle, _, _ in lists)
+        else:
+            data = (tensor_over(X), tensor_over(y), None if sample_weight is None else tensor_over(sample_weight))
+        if validation is not None:
+            validation = tuple(None if a is None else tensor_over(a) for a in validation)
+        return data, validation
+
+    def _load(self, net, optimizer, seed):
+        """Start a run: take ``net``'s weights and ``optimizer``'s state, reset the stop rule."""
+        import tensorflow as tf
+
+        if net is not None and net is not self.net:
+            if not optimizer.built:
+                optimizer.build(net.trainable_variables)
+            _copy(net.trainable_variables, self._weights)
+            _copy(optimizer.variables, self.optimizer.variables)
+        for best, var in zip(self._best_weights, self._weights):
+            best.assign(var)
+        self._stage.assign(0 if self.staged else -1)
+        for var in (self._best, self._reference):
+            var.assign(tf.constant(np.inf, tf.float64))
+        for var in (self._wait, self._drops, self._epoch):
+            var.assign(0)
+        self._seed.assign(int(seed))
+        self._converged.assign(False)
+        self._diverged.assign(False)
+
+    def _store(self, net, optimizer):
+        """End a run: hand the weights and the optimizer's state back to ``net`` and ``optimizer``."""
+        if net is not None and net is not self.net:
+            _copy(self._weights, net.trainable_variables)
+            _copy(self.optimizer.variables, optimizer.variables)
+
     def release(self):
-        """Let TensorFlow free the traced graph and its kernels (see ``_fixes``)."""
-        from ._fixes import release_custom_gradients, release_eager_kernels
+        """Let TensorFlow free what only tracing needed; the trainer stays usable (see ``_fixes``)."""
+        from ._fixes import release_custom_gradients
 
-        release_custom_gradients(self._run)
-        release_eager_kernels()
+        if not self._gradients_released:
+            release_custom_gradients(self._run)
+            self._gradients_released = True
 
-    def train(self, epochs, callbacks=None, verbose=0):
-        """Run up to ``epochs`` epochs; return a :class:`TrainResult`."""
+    def train(
+        self, X, y, sample_weight=None, validation=None, *, epochs, seed=0,
+        net=None, optimizer=None, callbacks=None, verbose=0,
+    ):
+        """Run up to ``epochs`` epochs on the data; return a :class:`TrainResult`.
+
+        Parameters
+        ----------
+        X, y, sample_weight : ndarray
+            Training data of ``n_samples`` rows; ``sample_weight`` may be None.
+            TensorFlow reads them in place: nothing may write to them during
+            the call.
+        validation : tuple of ndarray or None
+            ``(X_val, y_val, sample_weight_val)``, given exactly when the
+            trainer was made with ``validated=True``. The validation loss is
+            then monitored instead of the training loss.
+        epochs : int
+        seed : int
+            Seeds the per-epoch shuffle (stateless: epoch ``e`` always uses the
+            same permutation for the same seed).
+        net, optimizer : keras.Model and keras.optimizers.Optimizer, optional
+            A network and optimizer shaped like the trainer's own: training
+            starts from their weights and state, and they get the result. By
+            default the trainer's own are trained in place.
+        callbacks : list of keras.callbacks.Callback
+            They see the trainer's own network, so a trainer that serves
+            other networks should not be given any.
+        verbose : int
+        """
         import keras
         import tensorflow as tf
 
         from ._fixes import no_graph_rewrites
 
+        if (validation is not None) != self.validated:
+            raise ValueError("validation data must be given exactly when the trainer was made with validated=True.")
+        data, val = self._inputs(X, y, sample_weight, validation)
+        self._load(net, optimizer, seed)
         result = TrainResult()
-        self._converged.assign(False)
         callbacks = list(callbacks or [])
         cb = keras.callbacks.CallbackList(callbacks, model=self.net, epochs=epochs, verbose=0)
         # Callbacks act between epochs, so they get one epoch per call.
         per_call = 1 if callbacks else max(1, STEPS_PER_CALL // self.n_batches)
         self.net.stop_training = False
         cb.on_train_begin()
-        try:
-            while result.n_epochs < epochs:
-                n = min(per_call, epochs - result.n_epochs)
+        while result.n_epochs < epochs:
+            n = min(per_call, epochs - result.n_epochs)
+            if callbacks:
+                cb.on_epoch_begin(result.n_epochs)
+            with no_graph_rewrites():
+                losses = self._run(tf.constant(n), data, val)
+            loss, val_loss = (t.numpy().tolist() for t in losses)
+            for j, value in enumerate(loss):
+                epoch = result.n_epochs + j
+                logs = {"loss": value}
+                if val is not None:
+                    logs["val_loss"] = val_loss[j]
                 if callbacks:
-                    cb.on_epoch_begin(result.n_epochs)
-                with no_graph_rewrites():
-                    losses = self._run(tf.constant(n))
-                loss, val_loss = (t.numpy().tolist() for t in losses)
-                for j, value in enumerate(loss):
-                    epoch = result.n_epochs + j
-                    logs = {"loss": value}
-                    if self._val is not None:
-                        logs["val_loss"] = val_loss[j]
-                    if callbacks:
-                        cb.on_epoch_end(epoch, logs)
-                    if verbose:
-                        shown = " - ".join(f"{k}: {v:.6g}" for k, v in logs.items())
-                        print(f"Epoch {epoch + 1}/{epochs} - {shown}", file=sys.stdout, flush=True)
-                result.loss += loss
-                result.val_loss += val_loss
-                result.n_epochs += len(loss)
-                if bool(self._diverged.numpy()):
-                    result.diverged = True
-                    break
-                if bool(self._converged.numpy()):
-                    result.converged = True
-                    break
-                if self.net.stop_training:
-                    result.stopped_by_callback = True
-                    break
-            cb.on_train_end()
-        finally:
-            # Also after an error or an interrupt raised by a callback.
-            self.release()
+                    cb.on_epoch_end(epoch, logs)
+                if verbose:
+                    shown = " - ".join(f"{k}: {v:.6g}" for k, v in logs.items())
+                    print(f"Epoch {epoch + 1}/{epochs} - {shown}", file=sys.stdout, flush=True)
+            result.loss += loss
+            result.val_loss += val_loss
+            result.n_epochs += len(loss)
+            if bool(self._diverged.numpy()):
+                result.diverged = True
+                break
+            if bool(self._converged.numpy()):
+                result.converged = True
+                break
+            if self.net.stop_training:
+                result.stopped_by_callback = True
+                break
+        cb.on_train_end()
         if self.restore_best and np.isfinite(self._best.numpy()) and not result.diverged:
-            for var, best in zip(self._weights, self._best_weights):
-                var.assign(best)
+            _copy(self._best_weights, self._weights)
+        self._store(net, optimizer)
         return result
+
+
+def _copy(sources, targets):
+    """Assign each source variable's value to its target (same shapes, in order)."""
+    sources, targets = list(sources), list(targets)
+    if len(sources) != len(targets):
+        raise ValueError(f"Cannot copy {len(sources)} variables onto {len(targets)}.")
+    for source, target in zip(sources, targets):
+        target.assign(source)

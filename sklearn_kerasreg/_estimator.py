@@ -36,6 +36,7 @@ from ._fixes import (
     validate_data,
 )
 from ._pickling import picklable_state, unpickled_state
+from ._programs import program_key, trainer_for
 from ._runtime import cap_tensorflow_threads, data_threads
 
 #: With batch_size="auto", a linear model takes full-batch steps up to this many rows.
@@ -413,13 +414,30 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
                 warmup_rows=_WARMUP_ROWS, warmup_drops=_WARMUP_DROPS,
                 warmup_rtol=[X.shape[1] / (10 * rows) for rows in _WARMUP_ROWS], max_drops=_WARMUP_DROPS + 1,
             )
-        trainer = Trainer(
-            net, optimizer, loss_fn, Xs, Ys, weights, validation,
-            batch_size=batch_size, shuffle=self.shuffle, seed=shuffle_seed, tol=tol,
-            n_iter_no_change=self.n_iter_no_change, adaptive=self.learning_rate == "adaptive",
-            **stages,
+        settings = dict(
+            batch_size=batch_size, shuffle=self.shuffle, tol=tol, n_iter_no_change=self.n_iter_no_change,
+            adaptive=self.learning_rate == "adaptive", validated=validation is not None, **stages,
         )
-        result = trainer.train(self.epochs, callbacks=callbacks, verbose=self.verbose)
+        key = None
+        if self.model is None:
+            shapes = [None if a is None else (a.shape, a.dtype.str) for a in (Xs, Ys, weights, *(validation or ()))]
+            key = program_key(net, optimizer, loss_fn, {**settings, "data": shapes}, callbacks)
+
+        def make_trainer():
+            import keras
+
+            own_net, own_optimizer = net, optimizer
+            if key is not None:
+                # Kept for later fits, so it must not share this fit's variables.
+                own_net = keras.models.clone_model(net)
+                own_optimizer = type(optimizer).from_config(optimizer.get_config())
+            return Trainer(own_net, own_optimizer, loss_fn, X.shape[0], **settings)
+
+        with trainer_for(key, make_trainer) as trainer:
+            result = trainer.train(
+                Xs, Ys, weights, validation, epochs=self.epochs, seed=shuffle_seed,
+                net=net, optimizer=optimizer, callbacks=callbacks, verbose=self.verbose,
+            )
         if result.diverged:
             raise ValueError(
                 f"Training diverged: the loss became NaN or infinite at epoch {result.n_epochs}. "

@@ -59,8 +59,11 @@ def test_large_data_trains_in_stages_to_linear_regression(monkeypatch, weighted)
     # then trains on all rows in batches; the fit must still land on the
     # least-squares coefficients.
     import sklearn_kerasreg._estimator as estimator_module
+    from sklearn_kerasreg import _programs
 
     trainers = []
+    # A trainer kept from an earlier fit of this shape would go unseen.
+    _programs.clear()
 
     class Spy(estimator_module.Trainer):
         def __init__(self, *args, **kwargs):

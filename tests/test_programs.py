@@ -1,0 +1,174 @@
+"""Fits that share a traced trainer get exactly what a trainer of their own gives them."""
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_regression
+from sklearn.exceptions import ConvergenceWarning
+
+import sklearn_kerasreg._estimator as estimator_module
+from sklearn_kerasreg import KerasLinearRegressor, _programs
+
+X, y = make_regression(300, 4, noise=5, bias=2.0, random_state=0)
+W = np.random.default_rng(0).uniform(0, 2, len(y))
+
+
+@pytest.fixture
+def made(monkeypatch):
+    """Count the trainers fits make; start and end with no kept trainer."""
+    trainers = []
+
+    class Spy(estimator_module.Trainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            trainers.append(self)
+
+    monkeypatch.setattr(estimator_module, "Trainer", Spy)
+    _programs.clear()
+    yield trainers
+    _programs.clear()
+
+
+def own_trainers(monkeypatch):
+    """From here on every fit trains its own network in place, as before trainers were shared."""
+    monkeypatch.setattr(estimator_module, "program_key", lambda *args: None)
+
+
+def state(reg):
+    """Everything a fit decides, for exact comparison."""
+    return [*reg.coefs_, *reg.intercepts_, reg.n_iter_, reg.loss_curve_, reg.validation_loss_curve_]
+
+
+def assert_same(a, b):
+    for left, right in zip(state(a), state(b)):
+        if isinstance(left, np.ndarray):
+            np.testing.assert_array_equal(left, right)
+        else:
+            assert left == right
+
+
+# Each differs from the one before in something the trace depends on, or
+# only in its seed (which must not matter to the trace, only to the result).
+SEQUENCE = [
+    (dict(random_state=0), None),
+    (dict(random_state=1), None),
+    (dict(random_state=0, alpha=10.0), None),
+    (dict(random_state=0, batch_size=32), None),
+    (dict(random_state=2, batch_size=32), None),
+    (dict(random_state=0, early_stopping=True, epochs=30), None),
+    (dict(random_state=0, hidden_layer_sizes=(8,), epochs=30), None),
+    (dict(random_state=0), W),
+    (dict(random_state=0, optimizer="sgd", learning_rate_init=0.05), None),
+    (dict(random_state=0), None),
+]
+
+
+def fit_sequence():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return [KerasLinearRegressor(**params).fit(X, y, sample_weight=w) for params, w in SEQUENCE]
+
+
+def test_shared_trainers_give_the_results_of_own_trainers(made, monkeypatch):
+    # Seeds 1 and 2 reuse a trainer; by the repeat of the first fit, more
+    # than CACHE_SIZE others have been used since, so its trainer is gone.
+    assert _programs.CACHE_SIZE < 7
+    shared = fit_sequence()
+    n_shared = len(made)
+    own_trainers(monkeypatch)
+    own = fit_sequence()
+    assert len(made) - n_shared == len(SEQUENCE)
+    assert n_shared == len(SEQUENCE) - 2
+    for a, b in zip(shared, own):
+        assert_same(a, b)
+    # The shuffle seed reached the shared trainer.
+    assert shared[3].loss_curve_ != shared[4].loss_curve_
+
+
+def test_warm_start_is_unaffected_by_other_fits_sharing_its_trainer(made, monkeypatch):
+    def run():
+        reg = KerasLinearRegressor(random_state=0, warm_start=True, epochs=20)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            reg.fit(X, y)
+            before = reg.predict(X)
+            # Shares reg's trainer, with other targets and another seed.
+            KerasLinearRegressor(random_state=5, warm_start=True, epochs=20).fit(X, -3 * y)
+            unchanged = np.array_equal(reg.predict(X), before)
+            # Continues from reg's own weights and optimizer state.
+            reg.fit(X, y)
+        return reg, unchanged
+
+    shared, unchanged = run()
+    assert unchanged
+    assert len(made) == 1
+    own_trainers(monkeypatch)
+    own, _ = run()
+    assert len(made) == 4
+    assert_same(shared, own)
+
+
+def test_staged_fits_share_a_trainer(made, monkeypatch):
+    # Above 131,072 rows the data goes in as TensorLists of chunks.
+    X_big, y_big = make_regression(140_000, 3, noise=10, random_state=0)
+    first = KerasLinearRegressor(random_state=0).fit(X_big, y_big)
+    again = KerasLinearRegressor(random_state=0).fit(X_big, y_big)
+    assert len(made) == 1 and made[0].staged
+    own_trainers(monkeypatch)
+    own = KerasLinearRegressor(random_state=0).fit(X_big, y_big)
+    assert_same(first, again)
+    assert_same(first, own)
+
+
+def test_two_threads_with_one_key_train_apart(made):
+    alone = [KerasLinearRegressor(random_state=k).fit(X, (k + 1) * y) for k in range(2)]
+    results, errors = {}, []
+    barrier = threading.Barrier(2)
+
+    def work(k):
+        try:
+            barrier.wait()
+            results[k] = KerasLinearRegressor(random_state=k).fit(X, (k + 1) * y)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for k in range(2):
+        assert_same(results[k], alone[k])
+
+
+def test_callbacks_get_a_trainer_of_their_own(made):
+    import keras
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model_seen = self.model
+
+    callback = Record()
+    reg = KerasLinearRegressor(random_state=0, epochs=5, callbacks=[callback])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+    # The callback saw the fit's own network, and nothing was kept.
+    assert callback.model_seen is reg._net[0]
+    assert not _programs._cache
+
+
+def test_a_diverged_fit_does_not_spoil_the_kept_trainer(made, monkeypatch):
+    params = dict(standardize=False, optimizer="sgd", random_state=0)
+    with pytest.raises(ValueError, match="diverged"):
+        KerasLinearRegressor(learning_rate_init=1e6, **params).fit(X * 1e6, y * 1e6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        after = KerasLinearRegressor(learning_rate_init=1e-3, **params).fit(X, y)
+        assert len(made) == 1
+        own_trainers(monkeypatch)
+        own = KerasLinearRegressor(learning_rate_init=1e-3, **params).fit(X, y)
+    assert_same(after, own)
