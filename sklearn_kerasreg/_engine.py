@@ -107,12 +107,15 @@ class Trainer:
         about ``warmup_rows[0]`` rows (a stage and a batch are whole numbers of
         chunks), and a batch's gradient is summed chunk by chunk, each read
         while it is in cache.
+    full_rtol : float or None
+        On all rows after the warm-up, an epoch improves when the loss drops
+        by more than ``full_rtol`` times itself, instead of by ``tol``.
     """
 
     def __init__(
         self, net, optimizer, loss_fn, n_samples=None, *,
         batch_size, shuffle, tol, n_iter_no_change, adaptive, validated=False, seed=0,
-        max_drops=MAX_LR_DROPS, warmup_rows=(), warmup_drops=0, warmup_rtol=(),
+        max_drops=MAX_LR_DROPS, warmup_rows=(), warmup_drops=0, warmup_rtol=(), full_rtol=None,
     ):
         import tensorflow as tf
 
@@ -140,6 +143,7 @@ class Trainer:
         )
         self.warmup_drops = int(warmup_drops)
         self.warmup_rtol = [float(r) for r in warmup_rtol]
+        self.full_rtol = None if full_rtol is None else float(full_rtol)
         if self.staged:
             # Slicing a tensor in the graph copies the slice; separate
             # tensors in a TensorList, picked by index, are read in place.
@@ -218,8 +222,12 @@ class Trainer:
         if self.staged:
             last = len(self.stage_chunks)
             warm = self._stage < last
-            rtol = tf.gather(tf.constant(self.warmup_rtol + [0.0], tf.float64), self._stage)
-            tol = tf.where(warm, rtol * value, tol)
+            if self.full_rtol is None:
+                rtol = tf.gather(tf.constant(self.warmup_rtol + [0.0], tf.float64), self._stage)
+                tol = tf.where(warm, rtol * value, tol)
+            else:
+                rtol = tf.gather(tf.constant(self.warmup_rtol + [self.full_rtol], tf.float64), self._stage)
+                tol = rtol * value
         wait = tf.where(value < self._reference - tol, 0, self._wait + 1)
         reference = tf.minimum(self._reference, value)
         if self.restore_best:
