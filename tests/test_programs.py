@@ -81,6 +81,7 @@ def test_shared_trainers_give_the_results_of_own_trainers(made, monkeypatch):
     own = fit_sequence()
     assert len(made) - n_shared == len(SEQUENCE)
     assert n_shared == len(SEQUENCE) - 2
+    assert all(trainer._run.experimental_get_tracing_count() == 1 for trainer in made)
     for a, b in zip(shared, own):
         assert_same(a, b)
     # The shuffle seed reached the shared trainer.
@@ -116,6 +117,8 @@ def test_staged_fits_share_a_trainer(made, monkeypatch):
     first = KerasLinearRegressor(random_state=0).fit(X_big, y_big)
     again = KerasLinearRegressor(random_state=0).fit(X_big, y_big)
     assert len(made) == 1 and made[0].staged
+    # The second fit's TensorLists went in as arguments: no second trace.
+    assert made[0]._run.experimental_get_tracing_count() == 1
     own_trainers(monkeypatch)
     own = KerasLinearRegressor(random_state=0).fit(X_big, y_big)
     assert_same(first, again)
