@@ -29,19 +29,52 @@ _cache = OrderedDict()
 _lock = threading.Lock()
 
 
+def _text(value):
+    """``value`` as JSON text, or None if some part of it is only named by its address."""
+    text = json.dumps(value, sort_keys=True, default=repr)
+    # A default repr names an object by an address that a later object may reuse.
+    return None if " at 0x" in text else text
+
+
 def _config(obj, drop=()):
-    """A Keras object's class and its configuration, as a hashable key part."""
-    config = {k: v for k, v in obj.get_config().items() if k not in drop}
-    return type(obj), json.dumps(config, sort_keys=True, default=repr)
+    """A Keras object's class and configuration, as a hashable key part (None if unusable)."""
+    text = _text({k: v for k, v in obj.get_config().items() if k not in drop})
+    return None if text is None else (type(obj), text)
+
+
+def _attributes(obj, drop=()):
+    """An object's class and attributes, functions by identity, as a hashable key part (None if unusable).
+
+    For losses: Keras 3.15's ``Huber.get_config`` leaves out ``delta`` and
+    ``dtype``, which the trace bakes in; the attributes hold them.
+    """
+    parts = [type(obj)]
+    for name, value in sorted(vars(obj).items()):
+        if name in drop:
+            continue
+        if callable(value):
+            # Held by the key, so its identity cannot pass to another function.
+            try:
+                hash(value)
+            except TypeError:
+                return None
+            parts.append((name, value))
+        else:
+            text = _text(value)
+            if text is None:
+                return None
+            parts.append((name, text))
+    return tuple(parts)
 
 
 def program_key(net, optimizer, loss_fn, trainer_params, callbacks):
     """What a trainer's trace depends on, or None when a fit must trace its own.
 
     ``net`` must be a Keras ``Sequential`` or functional model of Keras's
-    own layers, trained with Keras's own optimizer and loss; their
-    configurations name all the code the trace runs. Initializers and names
-    are left out: weights are copied in. ``trainer_params`` are the
+    own layers, trained with Keras's own optimizer and loss; the layers' and
+    the optimizer's configurations and the loss's attributes name all the
+    code the trace runs. Initializers and names are left out: weights are
+    copied in. ``trainer_params`` are the
     trainer's settings and the data's shapes and dtypes. Callbacks see the
     trainer's own network, so a fit with callbacks gets a trainer of its own.
     """
@@ -50,21 +83,16 @@ def program_key(net, optimizer, loss_fn, trainer_params, callbacks):
     objects = [net, *net.layers, optimizer, loss_fn]
     if not all(type(o).__module__.startswith("keras.") for o in objects):
         return None
-    loss = _config(loss_fn, ("name",))
-    if '"fn"' in loss[1]:
-        # A wrapped function is named, not described, by its configuration.
-        return None
     layers = tuple(_config(layer, ("name", "kernel_initializer", "bias_initializer")) for layer in net.layers)
     # The learning rate is a variable, copied in from the fit's optimizer;
     # a schedule is traced into the graph, so it stays in the key.
     drop = ("name", "learning_rate") if hasattr(optimizer.learning_rate, "assign") else ("name",)
-    return (
-        type(net),
-        layers,
-        _config(optimizer, drop),
-        loss,
-        json.dumps(trainer_params, sort_keys=True, default=repr),
-    )
+    optimizer_part = _config(optimizer, drop)
+    loss = _attributes(loss_fn, ("name",))
+    settings = _text(trainer_params)
+    if None in (*layers, optimizer_part, loss, settings):
+        return None
+    return type(net), layers, optimizer_part, loss, settings
 
 
 @contextlib.contextmanager
