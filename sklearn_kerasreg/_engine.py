@@ -222,12 +222,11 @@ class Trainer:
         if self.staged:
             last = len(self.stage_chunks)
             warm = self._stage < last
-            if self.full_rtol is None:
-                rtol = tf.gather(tf.constant(self.warmup_rtol + [0.0], tf.float64), self._stage)
-                tol = tf.where(warm, rtol * value, tol)
-            else:
-                rtol = tf.gather(tf.constant(self.warmup_rtol + [self.full_rtol], tf.float64), self._stage)
-                tol = rtol * value
+            # On all rows the relative rule holds only with full_rtol; else tol.
+            relative = warm if self.full_rtol is None else tf.constant(True)
+            rtols = [*self.warmup_rtol, 0.0 if self.full_rtol is None else self.full_rtol]
+            rtol = tf.gather(tf.constant(rtols, tf.float64), self._stage)
+            tol = tf.where(relative, rtol * value, tol)
         wait = tf.where(value < self._reference - tol, 0, self._wait + 1)
         reference = tf.minimum(self._reference, value)
         if self.restore_best:
@@ -413,8 +412,7 @@ class Trainer:
                 optimizer.build(net.trainable_variables)
             _copy(net.trainable_variables, self._weights)
             _copy(optimizer.variables, self.optimizer.variables)
-        for best, var in zip(self._best_weights, self._weights):
-            best.assign(var)
+        _copy(self._weights, self._best_weights)
         self._stage.assign(0 if self.staged else -1)
         for var in (self._best, self._reference):
             var.assign(tf.constant(np.inf, tf.float64))
