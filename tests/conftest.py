@@ -1,5 +1,6 @@
 import os
 import random
+import threading
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -35,3 +36,33 @@ def tutorial_data():
     rng = np.random.RandomState(0)
     x = np.linspace(0, 50, 51)
     return x.reshape(-1, 1), x + 10 * rng.uniform(size=x.shape[0])
+
+
+@pytest.fixture
+def run_in_threads():
+    """``run(call, n)``: ``[call(0), ..., call(n - 1)]``, each in its own thread, all started at once.
+
+    An error in any thread is raised again in the test.
+    """
+
+    def run(call, n):
+        results, errors = [None] * n, []
+        start = threading.Barrier(n)
+
+        def work(k):
+            try:
+                start.wait()
+                results[k] = call(k)
+            except BaseException as exc:  # noqa: BLE001 - raised again below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return results
+
+    return run

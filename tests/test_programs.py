@@ -128,7 +128,7 @@ def test_staged_fits_share_a_trainer(made, monkeypatch):
     assert_same(first, own)
 
 
-def test_two_threads_with_one_key_train_apart(made, monkeypatch):
+def test_two_threads_with_one_key_train_apart(made, monkeypatch, run_in_threads):
     alone = [KerasLinearRegressor(random_state=k).fit(X, (k + 1) * y) for k in range(2)]
     # Both fits are inside training at once, so they cannot take turns with one trainer.
     inside, trainers = threading.Barrier(2, timeout=60), []
@@ -140,22 +140,7 @@ def test_two_threads_with_one_key_train_apart(made, monkeypatch):
         return train(self, *args, **kwargs)
 
     monkeypatch.setattr(estimator_module.Trainer, "train", train_together)
-    results, errors = {}, []
-    barrier = threading.Barrier(2)
-
-    def work(k):
-        try:
-            barrier.wait()
-            results[k] = KerasLinearRegressor(random_state=k).fit(X, (k + 1) * y)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    results = run_in_threads(lambda k: KerasLinearRegressor(random_state=k).fit(X, (k + 1) * y), 2)
     # One took the kept trainer, the other made its own.
     assert trainers[0] is not trainers[1] and len(made) == 2
     for k in range(2):

@@ -1,7 +1,6 @@
 """Reliability: bad input, memory over many fits, threads, divergence, interrupted fits."""
 
 import gc
-import threading
 import time
 import warnings
 
@@ -161,48 +160,20 @@ def test_memory_is_flat_over_200_sequential_fits(monkeypatch, shared):
     assert growth_mb <= 30
 
 
-def test_two_threads_fit_separate_estimators_at_once():
-    results, errors = {}, []
-    barrier = threading.Barrier(2)
-
-    def work(k):
-        try:
-            barrier.wait()
-            results[k] = KerasLinearRegressor(random_state=0).fit(X, (k + 1) * y)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+def test_two_threads_fit_separate_estimators_at_once(run_in_threads):
+    results = run_in_threads(lambda k: KerasLinearRegressor(random_state=0).fit(X, (k + 1) * y), 2)
     alone = KerasLinearRegressor(random_state=0).fit(X, y)
     # Each learned its own targets: the second slope is twice the first.
     np.testing.assert_allclose(results[0].coef_, alone.coef_, rtol=1e-6)
     np.testing.assert_allclose(results[1].coef_, 2 * alone.coef_, rtol=1e-6)
 
 
-def test_predict_from_four_threads_matches_sequential(fitted):
+def test_predict_from_four_threads_matches_sequential(fitted, run_in_threads):
     rng = np.random.RandomState(1)
     batches = [rng.uniform(-100, 100, size=(n, 1)) for n in (1, 7, 51, 300)]
     expected = [fitted.predict(b) for b in batches]
-    got, errors = {}, []
-
-    def work(k):
-        try:
-            got[k] = [[fitted.predict(b) for b in batches] for _ in range(10)]
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    for rounds in got.values():
+    got = run_in_threads(lambda k: [[fitted.predict(b) for b in batches] for _ in range(10)], 4)
+    for rounds in got:
         for answers in rounds:
             for answer, reference in zip(answers, expected):
                 assert np.array_equal(answer, reference)
