@@ -1,4 +1,4 @@
-"""Data-side helpers of the estimator: seeds, splits, standardization, the optimality check."""
+"""Data-side helpers of the estimator: seeds, splits, moments, standardization."""
 
 import math
 import numbers
@@ -28,51 +28,6 @@ def _in_spans(work, n, threads):
         return [work(a, b) for a, b in zip(edges[:-1], edges[1:])]
     with ThreadPoolExecutor(threads) as pool:
         return list(pool.map(work, edges[:-1], edges[1:]))
-
-
-def distance_to_least_squares(moments, scaling, kernel, bias, l2):
-    """Relative distance of a linear layer from the exact (ridge) least-squares optimum.
-
-    One Newton step from the trained weights lands on the optimum of the
-    squared loss, so its length measures how far training stopped short.
-    The optimum itself is not used: it is only a certificate of the fit.
-    Near-singular directions (rcond below 1e-12, as in an underdetermined
-    problem) are left out, since gradient descent from zero does not move
-    along them either.
-
-    Parameters
-    ----------
-    moments : tuple
-        ``weighted_moments((X, Y), w, cross=True)`` of the data in the
-        caller's units. The Gram matrix and gradient of the standardized
-        problem follow from them, so the check costs no pass over the data.
-    scaling : tuple
-        ``(x_mean, x_scale, y_mean, y_scale)`` the network trained under.
-    kernel, bias : ndarray
-        The trained layer, in standardized units.
-    l2 : float
-        The layer's L2 factor.
-    """
-    total, mean, cross = moments
-    p, k = kernel.shape
-    x_mean, x_scale, y_mean, y_scale = scaling
-    scale = np.concatenate([x_scale, y_scale])
-    # Weighted means and second moments of the standardized columns [Xs, Ys].
-    shift = (mean - np.concatenate([x_mean, y_mean])) / scale
-    second = cross / total / np.outer(scale, scale) + np.outer(shift, shift)
-    # The same of [Xs, 1] against Ys.
-    gram = np.ones((p + 1, p + 1))
-    gram[:p, :p] = second[:p, :p]
-    gram[:p, p] = gram[p, :p] = shift[:p]
-    target = np.vstack([second[:p, p:], shift[None, p:]])
-    weights_aug = np.vstack([kernel, bias[None, :]]).astype(np.float64)
-    grad = gram @ weights_aug - target
-    penalty = np.full(p + 1, k * l2)
-    penalty[-1] = 0.0
-    gram[np.diag_indices(p + 1)] += penalty
-    grad[:p] += k * l2 * kernel
-    step = np.linalg.lstsq(gram, grad, rcond=1e-12)[0]
-    return float(np.linalg.norm(step) / max(np.linalg.norm(weights_aug), 1e-6))
 
 
 def draw_seeds(random_state):
@@ -187,15 +142,17 @@ def aligned_empty(shape, dtype, align=64):
     return raw[start : start + size].view(dtype).reshape(shape)
 
 
-def standardized(X, mean, scale, dtype=np.float64, rows=None, threads=1):
-    """``(X[rows] - mean) / scale`` in a new 64-byte-aligned array of ``dtype``.
+def standardized(X, mean, scale, dtype=np.float64, threads=1, transform=None):
+    """``((X - mean) / scale) @ transform`` in a new 64-byte-aligned array of ``dtype``.
 
     Built block by block through a small float64 buffer, so temporary
-    memory stays bounded and the rows are gathered, shifted and scaled
+    memory stays bounded and each block is shifted, scaled and rotated
     while in cache; large data is split between up to ``threads`` threads.
+    ``transform=None`` stands for the identity.
     """
-    n = X.shape[0] if rows is None else len(rows)
-    out = aligned_empty((n, X.shape[1]), dtype)
+    n = X.shape[0]
+    width = X.shape[1] if transform is None else transform.shape[1]
+    out = aligned_empty((n, width), dtype)
     inverse = 1.0 / scale
 
     def span(first, last):
@@ -203,12 +160,12 @@ def standardized(X, mean, scale, dtype=np.float64, rows=None, threads=1):
         for start in range(first, last, CACHE_ROWS):
             stop = min(start + CACHE_ROWS, last)
             block = buffer[: stop - start]
-            if rows is None:
-                np.subtract(X[start:stop], mean, out=block)
+            np.subtract(X[start:stop], mean, out=block)
+            if transform is None:
+                np.multiply(block, inverse, out=out[start:stop], casting="same_kind")
             else:
-                np.take(X, rows[start:stop], axis=0, out=block)
-                block -= mean
-            np.multiply(block, inverse, out=out[start:stop], casting="same_kind")
+                block *= inverse
+                out[start:stop] = block @ transform
 
     _in_spans(span, n, threads)
     return out

@@ -9,6 +9,12 @@ learning-rate drops, the best weights so far) runs inside the graph, so the
 result does not depend on how many epochs a call runs. Python gets control
 back between calls to report progress and to drive Keras callbacks, which see
 one ``on_epoch_end`` per epoch with the usual ``logs``.
+
+A full-batch trainer can monitor a certificate instead of the loss: for the
+whitened single neuron (``_whitening``), each epoch's gradient gives the
+distance of its weights from the least-squares optimum, so training stops
+when that distance is within tolerance, and the weights it measured are the
+ones kept.
 """
 
 import functools
@@ -37,22 +43,8 @@ class TrainResult:
     converged: bool = False
     diverged: bool = False
     stopped_by_callback: bool = False
-
-
-def _tensor_list(arrays):
-    """A TensorList of the arrays (same trailing shape and dtype), with what reads it back."""
-    import tensorflow as tf
-
-    from ._fixes import tensor_over
-
-    tensors = [tensor_over(a) for a in arrays]
-    shape = [-1, *tensors[0].shape[1:]]
-    handle = tf.raw_ops.EmptyTensorList(
-        element_shape=shape, max_num_elements=-1, element_dtype=tensors[0].dtype
-    )
-    for t in tensors:
-        handle = tf.raw_ops.TensorListPushBack(input_handle=handle, tensor=t)
-    return handle, shape, tensors[0].dtype
+    #: With a certificate: the smallest relative distance to the optimum measured.
+    certified: float = float("nan")
 
 
 class Trainer:
@@ -88,34 +80,18 @@ class Trainer:
         On a stall, divide the learning rate by ``LR_DROP_FACTOR`` and go on,
         up to ``max_drops`` times; otherwise a stall ends training.
     max_drops : int
-    warmup_rows, warmup_rtol : sequence of int, sequence of float
-        With ``warmup_rows``, training starts full-batch on the first
-        ``warmup_rows[0]`` rows (the caller shuffled them, so they are a
-        random subsample), where epochs are cheap, and moves on to the first
-        ``warmup_rows[1]`` rows at the first stall, and so on, keeping the
-        learning rate. In stage ``i`` an epoch improves when the loss drops
-        by more than ``warmup_rtol[i]`` times itself: a subsample's optimum is
-        only an estimate of all the rows', so improvements far below its
-        sampling error are not worth waiting for.
-    warmup_drops : int
-        In the last warm-up stage, the stall that makes the
-        ``warmup_drops``-th learning-rate drop moves training on to all the
-        rows: the same contiguous batches of about ``batch_size`` rows each
-        epoch, in a new random order. Weights, the optimizer's state and the
-        learning rate carry over from stage to stage; the stall counter
-        starts afresh on each new loss. The rows are held in equal chunks of
-        about ``warmup_rows[0]`` rows (a stage and a batch are whole numbers of
-        chunks), and a batch's gradient is summed chunk by chunk, each read
-        while it is in cache.
-    full_rtol : float or None
-        On all rows after the warm-up, an epoch improves when the loss drops
-        by more than ``full_rtol`` times itself, instead of by ``tol``.
+    certified : bool
+        Full-batch only: monitor ``_whitening.certificate`` of each epoch's
+        gradient (given to ``train`` as ``certificate``) instead of the loss;
+        training has converged when it is at most ``tol``, and a stall of it (no
+        new smallest value in ``n_iter_no_change`` epochs: rounding error
+        has the last word) drops the learning rate as a stalled loss would.
     """
 
     def __init__(
         self, net, optimizer, loss_fn, n_samples=None, *,
         batch_size, shuffle, tol, n_iter_no_change, adaptive, validated=False, seed=0,
-        max_drops=MAX_LR_DROPS, warmup_rows=(), warmup_drops=0, warmup_rtol=(), full_rtol=None,
+        max_drops=MAX_LR_DROPS, certified=False,
     ):
         import tensorflow as tf
 
@@ -137,34 +113,12 @@ class Trainer:
         self.adaptive = adaptive and hasattr(optimizer.learning_rate, "assign")
         self.max_drops = int(max_drops)
         self.validated = bool(validated)
-        self.staged = (
-            len(warmup_rows) > 0 and self.adaptive and not self.validated
-            and 0 < warmup_drops <= self.max_drops and warmup_rows[-1] < self.n_samples
-        )
-        self.warmup_drops = int(warmup_drops)
-        self.warmup_rtol = [float(r) for r in warmup_rtol]
-        self.full_rtol = None if full_rtol is None else float(full_rtol)
-        if self.staged:
-            # Slicing a tensor in the graph copies the slice; separate
-            # tensors in a TensorList, picked by index, are read in place.
-            # Equal chunks of about warmup_rows[0] rows, a whole number per batch.
-            self.chunks_per_batch = math.ceil(self.batch_size / warmup_rows[0])
-            self.n_chunks = self.n_batches * self.chunks_per_batch
-            c = math.ceil(self.n_samples / self.n_chunks)
-            # A multiple of 16 rows starts every chunk on a 64-byte boundary
-            # of the caller's aligned arrays, where TensorFlow reads in place.
-            c = -(-c // 16) * 16
-            self.chunk_rows = c
-            self.n_chunks = math.ceil(self.n_samples / c)
-            self.n_batches = math.ceil(self.n_chunks / self.chunks_per_batch)
-            self.stage_chunks = [min(max(1, round(r / c)), self.n_chunks) for r in warmup_rows]
+        self.certified = bool(certified) and self.n_batches == 1 and not self.validated
         # Restoring the best weights is only meaningful when the monitored
-        # loss belongs to one set of weights: a full-batch step's loss, or a
-        # validation loss measured after the epoch.
+        # value belongs to one set of weights: a full-batch step's loss or
+        # certificate, or a validation loss measured after the epoch.
         self.restore_best = self.validated or self.n_batches == 1
         # The training state below is reset by every call to train.
-        # The warm-up stage; len(stage_chunks) once on all rows.
-        self._stage = tf.Variable(0 if self.staged else -1, dtype=tf.int32, trainable=False)
         self._weights = net.trainable_variables
         self._best_weights = [tf.Variable(v, trainable=False) for v in self._weights]
         self._best = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
@@ -175,9 +129,6 @@ class Trainer:
         self._seed = tf.Variable(int(seed), dtype=tf.int32, trainable=False)
         self._converged = tf.Variable(False, trainable=False)
         self._diverged = tf.Variable(False, trainable=False)
-        # What TensorListGetItem needs to know of each chunked array: set
-        # from the data by _inputs, the same for every fit a trainer serves.
-        self._chunk_specs = ()
         if not optimizer.built:
             optimizer.build(self._weights)
         # The data and validation data are arguments, not captured: a
@@ -208,60 +159,42 @@ class Trainer:
         return tf.cast(loss, tf.float64), grads
 
     def _monitor(self, value):
-        """Update the stall counter and the best weights with this epoch's monitored loss.
+        """Update the stall counter and the best weights with this epoch's monitored value.
 
         Written without branches: each ``tf.cond`` costs a function call per
         epoch and, more, a subgraph to trace per fit; ``tf.where`` and
         unconditional assignments do the same work as a few scalar ops. A
-        NaN loss never counts as an improvement; it ends training anyway
-        (``_run_epochs`` marks the run diverged).
+        NaN never counts as an improvement; it ends training anyway
+        (``_run_epochs`` marks the run diverged). A certificate improves
+        whenever it falls and has converged once it is at most ``tol``.
         """
         import tensorflow as tf
 
-        tol = tf.constant(self.tol, tf.float64)
-        if self.staged:
-            last = len(self.stage_chunks)
-            warm = self._stage < last
-            # On all rows the relative rule holds only with full_rtol; else tol.
-            relative = warm if self.full_rtol is None else tf.constant(True)
-            rtols = [*self.warmup_rtol, 0.0 if self.full_rtol is None else self.full_rtol]
-            rtol = tf.gather(tf.constant(rtols, tf.float64), self._stage)
-            tol = tf.where(relative, rtol * value, tol)
+        tol = tf.constant(0.0 if self.certified else self.tol, tf.float64)
         wait = tf.where(value < self._reference - tol, 0, self._wait + 1)
         reference = tf.minimum(self._reference, value)
         if self.restore_best:
             better = value < self._best
             for best, var in zip(self._best_weights, self._weights):
                 best.assign(tf.where(better, var, best))
-        best = tf.minimum(self._best, value)
+        self._best.assign(tf.minimum(self._best, value))
         stalled = wait >= self.patience
-        if self.staged:
-            # A stall before the last warm-up stage moves on to more rows.
-            grow = stalled & (self._stage < last - 1)
-            stalled = stalled & ~grow
         if self.adaptive:
             drop = stalled & (self._drops < self.max_drops)
             lr = self.optimizer.learning_rate
             lr.assign(tf.where(drop, lr / tf.cast(LR_DROP_FACTOR, lr.dtype), lr))
-            drops = self._drops + tf.cast(drop, tf.int32)
+            self._drops.assign_add(tf.cast(drop, tf.int32))
             wait = tf.where(drop, 0, wait)
             # Progress after a drop is measured from where the drop happened:
             # an optimizer that overshot is still improving while it comes
             # back down, though not yet below its best.
             reference = tf.where(drop, value, reference)
-            if self.staged:
-                # On to more rows, whose loss is not comparable.
-                switch = grow | (drop & (self._stage == last - 1) & (drops >= self.warmup_drops))
-                self._stage.assign_add(tf.cast(switch, tf.int32))
-                wait = tf.where(switch, 0, wait)
-                reference = tf.where(switch, tf.constant(np.inf, tf.float64), reference)
-                best = tf.where(switch, tf.constant(np.inf, tf.float64), best)
-            self._drops.assign(drops)
             stalled = stalled & ~drop
+        if self.certified:
+            stalled = stalled | (value <= self.tol)
         self._converged.assign(self._converged | stalled)
         self._wait.assign(wait)
         self._reference.assign(reference)
-        self._best.assign(best)
 
     def _batched_epoch(self, X, y, w):
         """One epoch of mini-batch steps over ``X, y`` (``w`` may be None); the mean loss.
@@ -286,62 +219,26 @@ class Trainer:
             total += loss * tf.cast(tf.shape(idx)[0], tf.float64)
         return total / tf.cast(n, tf.float64)
 
-    def _staged_epoch(self, handles):
-        """One epoch of the staged schedule: the warm-up subsample, or all rows in batches.
+    def _certificate(self, grads, constants):
+        from ._whitening import certificate
 
-        ``handles`` are the TensorLists of chunks of ``X``, ``y`` and, when
-        weighted, the sample weights.
-        """
-        import tensorflow as tf
+        kernel, *bias = self._weights
+        grad_kernel, *grad_bias = grads
+        return certificate(kernel, bias[0] if bias else None, grad_kernel, grad_bias[0] if bias else None, constants)
 
-        n_chunks, per_batch = self.n_chunks, self.chunks_per_batch
-        # A warm-up epoch is one batch made of the stage's first chunks. One
-        # code path for both keeps the traced graph small.
-        stage = self._stage.read_value()
-        warm = stage < len(self.stage_chunks)
-        warm_chunks = tf.gather(tf.constant(self.stage_chunks + [0]), stage)
-        n_batches = tf.where(warm, 1, self.n_batches)
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(self.n_batches), seed=tf.stack([self._seed, self._epoch])
-        )
-        loss_total = tf.constant(0.0, tf.float64)
-        rows_total = tf.constant(0.0, tf.float64)
-        for b in tf.range(n_batches):
-            first = tf.where(warm, 0, order[b] * per_batch)
-            stop = tf.where(warm, warm_chunks, tf.minimum(first + per_batch, n_chunks))
-            # A batch's loss and gradient are the row-weighted means of its chunks'.
-            grad_sums = [tf.zeros_like(v) for v in self._weights]
-            rows = tf.constant(0.0, tf.float64)
-            for i in tf.range(first, stop):
-                X, y, *w = (
-                    tf.raw_ops.TensorListGetItem(
-                        input_handle=handle, index=i, element_shape=shape, element_dtype=dtype
-                    )
-                    for handle, (shape, dtype) in zip(handles, self._chunk_specs)
-                )
-                loss, grads = self._step(X, y, w[0] if w else None)
-                n_rows = tf.cast(tf.shape(X)[0], tf.float64)
-                loss_total += loss * n_rows
-                grad_sums = [s + g * tf.cast(n_rows, g.dtype) for s, g in zip(grad_sums, grads)]
-                rows += n_rows
-            self.optimizer.apply([s / tf.cast(rows, s.dtype) for s in grad_sums], self._weights)
-            rows_total += rows
-        return loss_total / rows_total
-
-    def _run_epochs(self, n_epochs, data, val):
+    def _run_epochs(self, n_epochs, data, val, certificate):
         import tensorflow as tf
 
         losses = tf.TensorArray(tf.float64, size=n_epochs)
         val_losses = tf.TensorArray(tf.float64, size=n_epochs)
         done = tf.constant(0)
         for i in tf.range(n_epochs):
-            if self.staged:
-                epoch_loss = self._staged_epoch(data)
-                self._monitor(epoch_loss)
-            elif self.n_batches == 1:
+            if self.n_batches == 1:
                 epoch_loss, grads = self._step(*data)
-                if val is None:
-                    # The loss belongs to the weights before this step.
+                if self.certified:
+                    # The certificate, like the loss, belongs to the weights before this step.
+                    self._monitor(tf.cast(self._certificate(grads, certificate), tf.float64))
+                elif val is None:
                     self._monitor(epoch_loss)
                 self.optimizer.apply(grads, self._weights)
             else:
@@ -385,23 +282,14 @@ class Trainer:
         return float(loss)
 
     # -- Python driver ----------------------------------------------------
-    def _inputs(self, X, y, sample_weight, validation):
-        """The data as the traced function takes it: tensors, or TensorLists of chunks."""
+    def _inputs(self, X, y, sample_weight, validation, certificate):
+        """The arrays as the traced function takes them: tensors over their memory."""
         from ._fixes import tensor_over
 
-        if self.staged:
-            c = self.chunk_rows
-            lists = [
-                _tensor_list([a[i : i + c] for i in range(0, self.n_samples, c)])
-                for a in (X, y, sample_weight) if a is not None
-            ]
-            self._chunk_specs = tuple((shape, dtype) for _, shape, dtype in lists)
-            data = tuple(handle for handle, _, _ in lists)
-        else:
-            data = (tensor_over(X), tensor_over(y), None if sample_weight is None else tensor_over(sample_weight))
-        if validation is not None:
-            validation = tuple(None if a is None else tensor_over(a) for a in validation)
-        return data, validation
+        def tensors(arrays):
+            return None if arrays is None else tuple(None if a is None else tensor_over(a) for a in arrays)
+
+        return tensors((X, y, sample_weight)), tensors(validation), tensors(certificate)
 
     def _load(self, net, optimizer, seed):
         """Start a run: take ``net``'s weights and ``optimizer``'s state, reset the stop rule."""
@@ -413,7 +301,6 @@ class Trainer:
             _copy(net.trainable_variables, self._weights)
             _copy(optimizer.variables, self.optimizer.variables)
         _copy(self._weights, self._best_weights)
-        self._stage.assign(0 if self.staged else -1)
         for var in (self._best, self._reference):
             var.assign(tf.constant(np.inf, tf.float64))
         for var in (self._wait, self._drops, self._epoch):
@@ -438,7 +325,7 @@ class Trainer:
 
     def train(
         self, X, y, sample_weight=None, validation=None, *, epochs, seed=0,
-        net=None, optimizer=None, callbacks=None, verbose=0,
+        net=None, optimizer=None, callbacks=None, verbose=0, certificate=None,
     ):
         """Run up to ``epochs`` epochs on the data; return a :class:`TrainResult`.
 
@@ -452,6 +339,9 @@ class Trainer:
             ``(X_val, y_val, sample_weight_val)``, given exactly when the
             trainer was made with ``validated=True``. The validation loss is
             then monitored instead of the training loss.
+        certificate : tuple of ndarray or None
+            ``_whitening.certificate_inputs(...)``, given exactly when the
+            trainer was made with ``certified=True``.
         epochs : int
         seed : int
             Seeds the per-epoch shuffle (stateless: epoch ``e`` always uses the
@@ -472,7 +362,9 @@ class Trainer:
 
         if (validation is not None) != self.validated:
             raise ValueError("validation data must be given exactly when the trainer was made with validated=True.")
-        data, val = self._inputs(X, y, sample_weight, validation)
+        if (certificate is not None) != self.certified:
+            raise ValueError("certificate inputs must be given exactly when the trainer is certified.")
+        data, val, cert = self._inputs(X, y, sample_weight, validation, certificate)
         self._load(net, optimizer, seed)
         result = TrainResult()
         callbacks = list(callbacks or [])
@@ -486,7 +378,7 @@ class Trainer:
             if callbacks:
                 cb.on_epoch_begin(result.n_epochs)
             with no_graph_rewrites():
-                losses = self._run(tf.constant(n), data, val)
+                losses = self._run(tf.constant(n), data, val, cert)
             loss, val_loss = (t.numpy().tolist() for t in losses)
             for j, value in enumerate(loss):
                 epoch = result.n_epochs + j
@@ -513,6 +405,8 @@ class Trainer:
         cb.on_train_end()
         if self.restore_best and np.isfinite(self._best.numpy()) and not result.diverged:
             _copy(self._best_weights, self._weights)
+        if self.certified:
+            result.certified = float(self._best.numpy())
         self._store(net, optimizer)
         return result
 

@@ -1,6 +1,7 @@
 """KerasLinearRegressor: a scikit-learn regressor trained as a Keras network."""
 
 import contextlib
+import dataclasses
 import math
 import numbers
 import warnings
@@ -13,14 +14,10 @@ from sklearn.utils.validation import check_is_fitted
 from . import _models
 from ._data import (
     BLOCK_ROWS,
-    distance_to_least_squares,
     draw_seeds,
     mean_one,
-    moments_to_stats,
     split,
-    standardized,
     weighted_moments,
-    weighted_stats,
 )
 from ._engine import Trainer
 from ._fixes import (
@@ -36,26 +33,11 @@ from ._fixes import (
     validate_data,
 )
 from ._pickling import picklable_state, unpickled_state
+from ._plan import make_plan
 from ._programs import program_key, trainer_for
 from ._runtime import cap_tensorflow_threads, data_threads
+from ._whitening import certificate_inputs, fit_whitening, least_squares_gap, scaling_only
 
-#: With batch_size="auto", a linear model takes full-batch steps up to this many rows.
-_FULL_BATCH_ROWS = 131072
-#: Above that, it first trains full-batch on random subsamples of these many
-#: rows (the next at each stall), through _WARMUP_DROPS learning-rate drops in
-#: the last, then on all rows in _STAGED_BATCHES batches per epoch, through one
-#: more drop (see Trainer's warmup_rows). Measured on 1M x 20 (coefficient
-#: error against LinearRegression, 4 seeds): a first stage of 8192 rows saves
-#: about 0.1 s of 65,536-row epochs; one warm-up drop instead of two ends the
-#: full phase at a 5x larger rate, further off (4.1e-5 to 7.0e-5, against
-#: 1.6e-5 to 4.3e-5); 16 batches per epoch instead of 4 ended at 2e-4 to 1e-3.
-_WARMUP_ROWS = (8192, 65536)
-_WARMUP_DROPS = 2
-_STAGED_BATCHES = 4
-#: A linear fit further than this (relative) from the least-squares optimum warns.
-_COEF_RTOL = 1e-3
-#: Above this many features the optimality check (a p x p solve) is skipped.
-_MAX_CHECKED_FEATURES = 2000
 #: Routed parameters that must be a positive finite number when they are a number.
 _POSITIVE_ROUTED = ("optimizer__learning_rate", "loss__delta")
 
@@ -200,6 +182,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         "activation": [str],
         "loss": [StrOptions(set(_models.LOSSES)), callable],
         "optimizer": [str, callable, HasMethods(["apply"])],
+        "fit_intercept": ["boolean"],
         "learning_rate_init": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "learning_rate": [StrOptions({"adaptive", "constant"})],
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
@@ -224,7 +207,8 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         hidden_layer_sizes=(),
         activation="relu",
         loss="squared_error",
-        optimizer="adam",
+        optimizer="auto",
+        fit_intercept=True,
         learning_rate_init="auto",
         learning_rate="adaptive",
         alpha=0.0,
@@ -246,6 +230,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         self.activation = activation
         self.loss = loss
         self.optimizer = optimizer
+        self.fit_intercept = fit_intercept
         self.learning_rate_init = learning_rate_init
         self.learning_rate = learning_rate
         self.alpha = alpha
@@ -344,137 +329,38 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
 
     def _fit(self, X, y, sample_weight):
         warm = self.warm_start and hasattr(self, "model_")
-        self._check_routed_params()
-        X, y = validate_data(
-            self, X, y, reset=not warm, multi_output=True, y_numeric=True, dtype=np.float64
-        )
-        if X.shape[0] < 2:
-            raise ValueError(f"Found {X.shape[0]} sample(s); at least 2 are needed to fit.")
-        sample_weight, Y = self._check_weights_and_targets(X, y, sample_weight, warm)
-        cap_tensorflow_threads()
-        y_1d = y.ndim == 1
-
+        X, Y, sample_weight = self._validate(X, y, sample_weight, warm)
         init_seed, shuffle_seed, split_seed = draw_seeds(self.random_state)
         hidden = self._check_hidden_layer_sizes()
-        validation = None
+        Xv = Yv = wv = None
         if self.early_stopping:
             X, Xv, Y, Yv, sample_weight, wv = split(X, Y, sample_weight, self.validation_fraction, split_seed)
-
-        linear = not hidden and self.model is None
+        plan = make_plan(self.get_params(), hidden, X.shape[0], X.shape[1], Y.shape[1])
         threads = data_threads()
-        # The optimality check of a linear fit needs the data's second
-        # moments, which give the scaling too: one pass over the data for both.
-        # Early stopping keeps the best weights on held-out data, short of the
-        # training optimum on purpose, so the check would cry wolf.
-        moments = None
-        if linear and self.loss == "squared_error" and not self.early_stopping and X.shape[1] <= _MAX_CHECKED_FEATURES:
-            moments = weighted_moments((X, Y), sample_weight, cross=True, threads=threads)
-        scaling = self._scaling if warm else self._new_scaling(X, Y, sample_weight, moments)
-        staged = (
-            linear and self.batch_size == "auto" and X.shape[0] > _FULL_BATCH_ROWS and self.shuffle
-            and self.learning_rate == "adaptive" and not self.early_stopping and not warm
-        )
+        whitening = self._whitening if warm else self._new_whitening(X, Y, sample_weight, plan, threads)
+        # New aligned arrays, which TensorFlow reads in place.
+        Xs, Ys = whitening.inputs(X, plan.dtype, threads), whitening.targets(Y)
         # Equal weights are left out of the loss: fewer operations per step.
         weights = None if np.all(sample_weight == sample_weight[0]) else mean_one(sample_weight)
-        # Large data trains the built-in network in float32: half the memory
-        # and a third of the time per pass. The loss stays float64.
-        dtype = np.float32 if self.model is None and X.shape[0] > _FULL_BATCH_ROWS else np.float64
-        rows = None
-        if staged:
-            # Shuffled once, while standardizing: the warm-up subsample is the
-            # first rows, and the batches are contiguous slices.
-            rows = np.random.default_rng(shuffle_seed).permutation(X.shape[0])
-            weights = None if weights is None else weights[rows]
-        # New aligned arrays, which TensorFlow reads in place.
-        Xs = standardized(X, scaling[0], scaling[1], dtype, rows=rows, threads=threads)
-        Ys = standardized(Y, scaling[2], scaling[3], rows=rows)
+        validation = None
         if self.early_stopping:
-            validation = (
-                standardized(Xv, scaling[0], scaling[1], dtype),
-                standardized(Yv, scaling[2], scaling[3]),
-                mean_one(wv) if wv.sum() > 0 else None,
-            )
+            validation = (whitening.inputs(Xv, plan.dtype), whitening.targets(Yv), mean_one(wv) if wv.sum() > 0 else None)
 
         net, optimizer, loss_fn, callbacks, lr0 = self._network(
-            warm, Xs, Ys, hidden, init_seed, n_samples=X.shape[0]
+            warm, Xs, Ys, hidden, init_seed, plan, whitening, float(sample_weight.sum())
         )
-        batch_size = self.batch_size
-        if batch_size == "auto":
-            if linear and X.shape[0] <= _FULL_BATCH_ROWS:
-                batch_size = X.shape[0]
-            elif linear:
-                batch_size = -(-X.shape[0] // _STAGED_BATCHES) if staged else 16384
-            else:
-                batch_size = min(200, X.shape[0])
-        tol = self.tol
-        if tol == "auto":
-            tol = 1e-10 if linear and batch_size >= X.shape[0] else 1e-4
-        stages = {}
-        if staged:
-            # The subsample's optimum misses all rows' by about loss * p / rows
-            # in loss; the warm-up stops improving at a tenth of that. On all
-            # rows, by default, the same rule: an absolute tol of 1e-4 ended
-            # fits of 150k x 3 or 500k x 3 at a coefficient error of 4e-3,
-            # where the loss is 0.01 and still fell 1e-6 an epoch.
-            stages = dict(
-                warmup_rows=_WARMUP_ROWS, warmup_drops=_WARMUP_DROPS,
-                warmup_rtol=[X.shape[1] / (10 * rows) for rows in _WARMUP_ROWS], max_drops=_WARMUP_DROPS + 1,
-                full_rtol=X.shape[1] / (10 * X.shape[0]) if self.tol == "auto" else None,
-            )
-        settings = dict(
-            batch_size=batch_size, shuffle=self.shuffle, tol=tol, n_iter_no_change=self.n_iter_no_change,
-            adaptive=self.learning_rate == "adaptive", validated=validation is not None, **stages,
-        )
-        key = None
-        if self.model is None:
-            shapes = [None if a is None else (a.shape, a.dtype.str) for a in (Xs, Ys, weights, *(validation or ()))]
-            key = program_key(net, optimizer, loss_fn, {**settings, "data": shapes}, callbacks)
-
-        def make_trainer():
-            import keras
-
-            own_net, own_optimizer = net, optimizer
-            if key is not None:
-                # Kept for later fits, so it must not share this fit's variables.
-                own_net = keras.models.clone_model(net)
-                own_optimizer = type(optimizer).from_config(optimizer.get_config())
-            return Trainer(own_net, own_optimizer, loss_fn, X.shape[0], **settings)
-
-        with trainer_for(key, make_trainer) as trainer:
-            result = trainer.train(
-                Xs, Ys, weights, validation, epochs=self.epochs, seed=shuffle_seed,
-                net=net, optimizer=optimizer, callbacks=callbacks, verbose=self.verbose,
-            )
-        if result.diverged:
-            raise ValueError(
-                f"Training diverged: the loss became NaN or infinite at epoch {result.n_epochs}. "
-                f"The learning rate is probably too large (learning_rate_init="
-                f"{self.learning_rate_init!r}, initial rate {lr0:g}), or the inputs or targets "
-                "have large values and standardize=False; lower the learning rate or standardize."
-            )
-        if not (result.converged or result.stopped_by_callback):
-            warnings.warn(
-                f"{type(self).__name__} ran all epochs={self.epochs} before the monitored loss "
-                f"stopped improving by tol={tol:g}; the fit may not have converged. "
-                "Raise epochs, or check the learning rate and the scaling of the data.",
-                ConvergenceWarning,
-            )
-
-        if moments is not None:
-            layer = net.layers[-1]
-            gap = distance_to_least_squares(
-                moments, scaling, layer.kernel.numpy(), layer.bias.numpy(), self.alpha / X.shape[0]
-            )
-            if gap > _COEF_RTOL:
-                warnings.warn(
-                    f"The coefficients are an estimated {gap:.1e} (relative) away from the "
-                    f"least-squares optimum: training stopped after {result.n_epochs} "
-                    f"epochs (epochs={self.epochs}, tol={tol:g}) short of it. The problem is "
-                    "probably ill-conditioned (nearly collinear features); raise epochs, lower tol, "
-                    "add an alpha penalty, or use LinearRegression for exact coefficients.",
-                    ConvergenceWarning,
-                )
-        model = self._export(net, scaling)
+        result = self._train(plan, net, optimizer, loss_fn, callbacks, (Xs, Ys, weights), validation,
+                             whitening, shuffle_seed)
+        model = self._export(net, whitening)
+        gap = result.certified
+        if plan.certified and np.isfinite(gap):
+            # The exported coefficients, measured on the caller's data.
+            kernel, bias = (a[0] for a in _models.stack_weights(_models.dense_layers(model)))
+            gap = max(gap, least_squares_gap(
+                X, Y, sample_weight, kernel, bias if self.fit_intercept else None, whitening,
+                self.alpha / sample_weight.sum(), threads,
+            ))
+        self._diagnose(plan, result, lr0, whitening, gap)
         loss_curve = (self.loss_curve_ if warm else []) + result.loss
         val_curve = None
         if self.early_stopping:
@@ -482,8 +368,8 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         # Everything is computed; now commit the fitted state in one go.
         self._net, self._lr0 = (net, optimizer, callbacks), lr0
         self._stream = None
-        self._scaling = scaling
-        self._y_1d = y_1d
+        self._whitening = whitening
+        self._y_1d = y.ndim == 1
         self._n_outputs = Y.shape[1]
         self.model_ = model
         self.loss_curve_ = loss_curve
@@ -494,19 +380,98 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_ = result.n_epochs
         return self
 
-    def _new_scaling(self, X, Y, sample_weight, moments=None):
-        """``(x_mean, x_scale, y_mean, y_scale)`` of the data, or the identity without standardize.
+    def _validate(self, X, y, sample_weight, warm):
+        """Checked float64 ``X``, 2-D ``Y`` and weights; nothing is split or built before this."""
+        self._check_routed_params()
+        X, y = validate_data(self, X, y, reset=not warm, multi_output=True, y_numeric=True, dtype=np.float64)
+        if X.shape[0] < 2:
+            raise ValueError(f"Found {X.shape[0]} sample(s); at least 2 are needed to fit.")
+        sample_weight, Y = self._check_weights_and_targets(X, y, sample_weight, warm)
+        cap_tensorflow_threads()
+        return X, Y, sample_weight
 
-        ``moments`` are ``weighted_moments((X, Y), sample_weight, cross=True)``
-        when the caller has them already.
+    def _new_whitening(self, X, Y, sample_weight, plan, threads=1):
+        """How this data becomes the training network's: whitened, standardized or as it is."""
+        moments = weighted_moments((X, Y), sample_weight, cross=plan.whiten, threads=threads)
+        if plan.whiten:
+            return fit_whitening(
+                moments, X.shape[1], fit_intercept=self.fit_intercept, l2=self.alpha / moments[0],
+                X=X, sample_weight=sample_weight,
+            )
+        return scaling_only(moments, X.shape[1], self.fit_intercept, self.standardize)
+
+    def _train(self, plan, net, optimizer, loss_fn, callbacks, data, validation, whitening, seed):
+        """Train ``net`` on ``data`` as ``plan`` says, on a shared trainer where one fits."""
+        settings = dict(
+            batch_size=plan.batch_size, shuffle=self.shuffle, tol=plan.tol, n_iter_no_change=self.n_iter_no_change,
+            adaptive=self.learning_rate == "adaptive", validated=validation is not None, certified=plan.certified,
+        )
+        certificate = certificate_inputs(whitening, self.fit_intercept) if plan.certified else None
+        key = None
+        if self.model is None:
+            arrays = (*data, *(validation or ()), *(certificate or ()))
+            shapes = [None if a is None else (a.shape, a.dtype.str) for a in arrays]
+            key = program_key(net, optimizer, loss_fn, {**settings, "data": shapes}, callbacks)
+        n_samples = data[0].shape[0]
+
+        def make_trainer():
+            import keras
+
+            own_net, own_optimizer = net, optimizer
+            if key is not None:
+                # Kept for later fits, so it must not share this fit's variables.
+                own_net = keras.models.clone_model(net)
+                own_optimizer = type(optimizer).from_config(optimizer.get_config())
+            return Trainer(own_net, own_optimizer, loss_fn, n_samples, **settings)
+
+        with trainer_for(key, make_trainer) as trainer:
+            return trainer.train(
+                *data, validation, epochs=self.epochs, seed=seed, net=net, optimizer=optimizer,
+                callbacks=callbacks, verbose=self.verbose, certificate=certificate,
+            )
+
+    def _diagnose(self, plan, result, lr0, whitening, gap):
+        """Raise on divergence; warn when the fit is short of what it claims.
+
+        ``gap`` is the certified relative distance to the least-squares
+        optimum (NaN when the fit is not certified).
         """
-        if self.standardize and moments is not None:
-            total, mean, cross = moments
-            p, m2 = X.shape[1], np.diag(cross)
-            return (*moments_to_stats(total, mean[:p], m2[:p]), *moments_to_stats(total, mean[p:], m2[p:]))
-        if self.standardize:
-            return (*weighted_stats(X, sample_weight), *weighted_stats(Y, sample_weight))
-        return np.zeros(X.shape[1]), np.ones(X.shape[1]), np.zeros(Y.shape[1]), np.ones(Y.shape[1])
+        if result.diverged:
+            raise ValueError(
+                f"Training diverged: the loss became NaN or infinite at epoch {result.n_epochs}. "
+                f"The learning rate is probably too large (learning_rate_init="
+                f"{self.learning_rate_init!r}, initial rate {lr0:g}), or the inputs or targets "
+                "have large values and standardize=False; lower the learning rate or standardize."
+            )
+        if plan.certified:
+            if gap <= plan.tol:
+                return
+            reached = gap
+            if result.converged:
+                why = (
+                    f"rounding error in float64 stops it there: the standardized design's condition "
+                    f"number is {whitening.condition:.1e}, so its least-squares coefficients are only "
+                    "determined to about that"
+                )
+            else:
+                why = f"epochs={self.epochs} ran out first"
+            warnings.warn(
+                f"The coefficients and intercept are an estimated {reached:.1e} (relative) from the "
+                f"least-squares optimum, more than tol={plan.tol:g}: {why}.",
+                ConvergenceWarning,
+            )
+        elif not (result.converged or result.stopped_by_callback):
+            warnings.warn(
+                f"{type(self).__name__} ran all epochs={self.epochs} before the monitored loss "
+                f"stopped improving by tol={plan.tol:g}; the fit may not have converged. "
+                "Raise epochs, or check the learning rate and the scaling of the data.",
+                ConvergenceWarning,
+            )
+
+    @property
+    def _scaling(self):
+        """``(x_mean, x_scale, y_mean, y_scale)`` the network trains under."""
+        return self._whitening.scaling
 
     def _check_weights_and_targets(self, X, y, sample_weight, warm):
         """Validated float64 weights, and ``y`` as a 2-D array of targets."""
@@ -585,59 +550,58 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, reset=first, multi_output=True, y_numeric=True, dtype=np.float64)
         sample_weight, Y = self._check_weights_and_targets(X, y, sample_weight, warm=not first)
         cap_tensorflow_threads()
+        hidden = self._check_hidden_layer_sizes()
+        plan = make_plan(self.get_params(), hidden, X.shape[0], X.shape[1], Y.shape[1], stream=True)
         if first:
             self._y_1d = y.ndim == 1
             self._n_outputs = Y.shape[1]
-            preset = self.__dict__.pop("_pending_scaling", None)
-            self._scaling = preset if preset is not None else self._new_scaling(X, Y, sample_weight)
-        scaling = self._scaling
-        Xs, Ys = None, (Y - scaling[2]) / scaling[3]
+            moments = self.__dict__.pop("_pending_moments", None)
+            if moments is None:
+                self._whitening = self._new_whitening(X, Y, sample_weight, plan)
+            elif plan.whiten:
+                self._whitening = fit_whitening(
+                    moments, X.shape[1], fit_intercept=self.fit_intercept, l2=self.alpha / moments[0]
+                )
+            else:
+                self._whitening = scaling_only(moments, X.shape[1], self.fit_intercept, self.standardize)
+        whitening = self._whitening
         trainer = getattr(self, "_stream", None)
         net_state = getattr(self, "_net", None)
         if trainer is None or net_state is None or trainer.net is not net_state[0]:
             init_seed, shuffle_seed, _ = draw_seeds(self.random_state)
-            hidden = self._check_hidden_layer_sizes()
             # The network keeps the dtype it was built with; a new one is float64.
             dtype = _models.input_dtype(net_state[0]) if net_state is not None else np.float64
-            Xs = standardized(X, scaling[0], scaling[1], dtype)
+            plan = dataclasses.replace(plan, dtype=dtype)
             net, optimizer, loss_fn, callbacks, lr0 = self._network(
-                not first, Xs, Ys, hidden, init_seed, n_samples=X.shape[0],
-                keep_learning_rate=True,
+                not first, whitening.inputs(X[:2], dtype), whitening.targets(Y[:2]), hidden, init_seed,
+                plan, whitening, float(sample_weight.sum()), keep_learning_rate=True,
             )
-            batch_size = self.batch_size
-            if batch_size == "auto":
-                batch_size = 200
-                if not hidden and self.model is None:
-                    # Measured on 1M x 20 in 100k-row chunks: 4096-row steps reach
-                    # LinearRegression's R2 to 4e-6 in five passes, 1024-row steps
-                    # are too noisy for Adam at 0.1; small chunks still get 16 steps.
-                    batch_size = int(np.clip(X.shape[0] // 16, 64, 4096))
             trainer = Trainer(
-                net, optimizer, loss_fn, batch_size=batch_size, shuffle=self.shuffle, seed=shuffle_seed,
+                net, optimizer, loss_fn, batch_size=plan.batch_size, shuffle=self.shuffle, seed=shuffle_seed,
                 tol=0.0, n_iter_no_change=1, adaptive=False,
             )
             self._net, self._lr0 = (net, optimizer, callbacks), lr0
             self._stream = trainer
         # A user's model may take another dtype than the one it was built with.
         dtype = _models.input_dtype(trainer.net)
-        Xs = standardized(X, scaling[0], scaling[1], dtype) if Xs is None else Xs.astype(dtype, copy=False)
-        loss = trainer.train_pass(Xs, Ys.astype(dtype), mean_one(sample_weight).astype(dtype))
+        Xs, Ys = whitening.inputs(X, dtype), whitening.targets(Y).astype(dtype)
+        loss = trainer.train_pass(Xs, Ys, mean_one(sample_weight).astype(dtype))
         if not np.isfinite(loss):
             raise ValueError(
                 "Training diverged: the loss became NaN or infinite in partial_fit. The learning "
                 "rate is probably too large, or the data has large values and standardize=False."
             )
-        self.model_ = self._export(trainer.net, scaling)
+        self.model_ = self._export(trainer.net, whitening)
         self.loss_curve_ = [*getattr(self, "loss_curve_", []), loss]
         self.validation_loss_curve_ = None
         self.history_ = {"loss": list(self.loss_curve_)}
         self.n_iter_ = getattr(self, "n_iter_", 0) + 1
         return self
 
-    def _set_stream_scaling(self, x_mean, x_scale, y_mean, y_scale):
-        """Standardization statistics for the first ``partial_fit`` call to use
-        instead of its chunk's (``train_on_chunks`` measures them on all chunks)."""
-        self._pending_scaling = (x_mean, x_scale, y_mean, y_scale)
+    def _set_stream_moments(self, moments):
+        """``weighted_moments(..., cross=True)`` of all the chunks, for the first ``partial_fit``
+        call to whiten or standardize with instead of its chunk's (``train_on_chunks``)."""
+        self._pending_moments = moments
 
     def _scale_learning_rate(self, factor):
         """Multiply the training optimizer's current learning rate (streaming schedules)."""
@@ -668,7 +632,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError("hidden_layer_sizes applies to the built-in network; it cannot be combined with model.")
         return tuple(int(s) for s in sizes)
 
-    def _network(self, warm, Xs, Ys, hidden, seed, n_samples, keep_learning_rate=False):
+    def _network(self, warm, Xs, Ys, hidden, seed, plan, whitening, total_weight, keep_learning_rate=False):
         """The training network, its optimizer, loss, callbacks and initial learning rate."""
         if warm and getattr(self, "_net", None) is not None:
             net, optimizer, callbacks = self._net
@@ -676,7 +640,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
                 optimizer.learning_rate.assign(self._lr0)
             return net, optimizer, _models.as_loss(net.loss), callbacks, self._lr0
 
-        builder, params = self._scikeras_params(hidden, seed, n_samples, Ys.shape[1], Xs.dtype)
+        builder, params = self._scikeras_params(hidden, seed, plan, whitening, total_weight, Ys.shape[1])
         if self.model is not None:
             # A user's layers may draw from global seeds; scope them.
             with global_seed_scope(seed):
@@ -693,7 +657,8 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             if layers is None or _models.dense_layers(self.model_) is None:
                 raise ValueError("warm_start after unpickling needs a network made of Dense layers.")
             kernels, biases = _models.unfold_scaling(
-                *_models.stack_weights(_models.dense_layers(self.model_)), *self._scaling
+                *_models.stack_weights(_models.dense_layers(self.model_)), *whitening.scaling,
+                inverse=whitening.inverse,
             )
             for layer, kernel, bias in zip(layers, kernels, biases):
                 layer.set_weights([kernel, bias] if layer.use_bias else [kernel])
@@ -701,13 +666,13 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         lr0 = float(optimizer.learning_rate.numpy())
         return net, optimizer, _models.as_loss(net.loss), callbacks, lr0
 
-    def _scikeras_params(self, hidden, seed, n_samples, n_outputs, dtype):
+    def _scikeras_params(self, hidden, seed, plan, whitening, total_weight, n_outputs):
         """The model builder and the parameters scikeras builds and compiles it with."""
         import keras
 
         routed = self._routed_params()
         params = {"callbacks": self.callbacks, **routed}
-        optimizer = self.optimizer
+        optimizer = plan.optimizer
         if isinstance(optimizer, keras.optimizers.Optimizer):
             # A fresh copy, so that fitting never changes the instance passed.
             optimizer = type(optimizer).from_config(optimizer.get_config())
@@ -723,19 +688,23 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             # the life of the process: about 0.3 MB a fit, never freed. One
             # fixed name keeps that cache at one entry.
             params.setdefault("optimizer__name", "optimizer")
-        if isinstance(optimizer, (str, type)) and "optimizer__learning_rate" not in routed:
-            lr = self.learning_rate_init
-            if lr == "auto":
-                lr = 0.1 if not hidden and self.model is None else 0.01
-            params["optimizer__learning_rate"] = lr
+        if plan.learning_rate is not None:
+            params["optimizer__learning_rate"] = plan.learning_rate
         if self.model is None:
+            # Ridge's alpha per unit of weight, as Ridge weighs it: repeated
+            # rows and integer weights give the same penalty. The single
+            # neuron's mean squared error averages over targets too, so its
+            # penalty does; each target then gets Ridge(alpha).
+            l2 = self.alpha / total_weight / (1 if hidden else n_outputs)
             params.update(
                 model__hidden_layer_sizes=hidden,
                 model__activation=self.activation,
                 model__n_outputs=n_outputs,
-                model__l2=self.alpha / n_samples,
+                model__l2=l2,
                 model__seed=int(seed),
-                model__dtype=np.dtype(dtype).name,
+                model__dtype=np.dtype(plan.dtype).name,
+                model__fit_intercept=self.fit_intercept,
+                model__l2_transform=whitening.transform,
             )
             return _models.dense_network, params
         if isinstance(self.model, keras.Model):
@@ -747,12 +716,14 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             return copy_of_template, params
         return self.model, params
 
-    def _export(self, net, scaling):
-        """The network in the caller's units: scaling folded into the weights."""
+    def _export(self, net, whitening):
+        """The network in the caller's units: whitening and scaling folded into the weights."""
         layers = _models.dense_layers(net)
         if layers is None:
-            return _models.scaled_model(net, *scaling)
-        kernels, biases = _models.fold_scaling(*_models.stack_weights(layers), *scaling)
+            return _models.scaled_model(net, *whitening.scaling)
+        kernels, biases = _models.fold_scaling(
+            *_models.stack_weights(layers), *whitening.scaling, transform=whitening.transform
+        )
         return _models.folded_model(layers, kernels, biases)
 
     # -- prediction and fitted attributes --------------------------------

@@ -7,6 +7,8 @@ caller's units with no extra layers (:func:`fold_scaling`), and unfolded again
 to resume training (:func:`unfold_scaling`).
 """
 
+import functools
+
 import numpy as np
 
 #: scikit-learn activation names mapped to their Keras equivalents.
@@ -37,7 +39,7 @@ def keras_loss(loss):
 
 def dense_network(
     hidden_layer_sizes=(), activation="relu", n_outputs=1, l2=0.0, seed=0, dtype="float64",
-    meta=None, compile_kwargs=None,
+    fit_intercept=True, l2_transform=None, meta=None, compile_kwargs=None,
 ):
     """Build (and compile) the Dense stack: hidden layers, then ``Dense(n_outputs)``.
 
@@ -45,11 +47,17 @@ def dense_network(
     ``compile_kwargs`` the resolved optimizer and loss. Every initializer gets
     its own seed, derived from ``seed``, so the weights are reproducible
     without touching any global random state; the single-neuron model starts
-    from zero.
+    from zero. ``fit_intercept=False`` leaves the output layer without a
+    bias. ``l2_transform`` (the whitening of ``_whitening``) makes the single
+    neuron's L2 penalty act on ``l2_transform @ kernel``, the coefficients of
+    the standardized inputs, rather than on the whitened kernel itself.
     """
     import keras
 
-    regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
+    regularizer = None
+    if l2 > 0:
+        transformed = l2_transform is not None and not hidden_layer_sizes
+        regularizer = transformed_l2(l2, l2_transform) if transformed else keras.regularizers.L2(l2)
     units = [*hidden_layer_sizes, n_outputs]
     activations = [keras_activation(activation)] * len(hidden_layer_sizes) + ["linear"]
     def initializer(layer_seed):
@@ -67,6 +75,7 @@ def dense_network(
                 activation=act,
                 kernel_initializer=initializer(seed + i),
                 kernel_regularizer=regularizer,
+                use_bias=fit_intercept or i < len(units) - 1,
                 dtype=dtype,
                 name=f"dense_{i}",
             )
@@ -75,6 +84,35 @@ def dense_network(
     if compile_kwargs is not None:
         model.compile(**compile_kwargs)
     return model
+
+
+@functools.cache
+def _transformed_l2_class():
+    """Defined on first use, so that importing this module does not import Keras."""
+    import keras
+
+    @keras.saving.register_keras_serializable(package="sklearn_kerasreg")
+    class TransformedL2(keras.regularizers.Regularizer):
+        """``l2 * sum((transform @ kernel) ** 2)``: an L2 penalty on the coefficients of
+        the inputs before a linear ``transform`` (the whitening)."""
+
+        def __init__(self, l2, transform):
+            self.l2 = float(l2)
+            self.transform = np.asarray(transform, dtype=np.float64)
+
+        def __call__(self, x):
+            coef = keras.ops.matmul(keras.ops.cast(self.transform, x.dtype), x)
+            return self.l2 * keras.ops.sum(keras.ops.square(coef))
+
+        def get_config(self):
+            return {"l2": self.l2, "transform": self.transform.tolist()}
+
+    return TransformedL2
+
+
+def transformed_l2(l2, transform):
+    """The penalty ``l2 * sum((transform @ kernel) ** 2)`` as a Keras regularizer."""
+    return _transformed_l2_class()(l2, transform)
 
 
 def dense_layers(model):
@@ -102,14 +140,17 @@ def stack_weights(layers):
     return kernels, biases
 
 
-def fold_scaling(kernels, biases, x_mean, x_scale, y_mean, y_scale):
+def fold_scaling(kernels, biases, x_mean, x_scale, y_mean, y_scale, transform=None):
     """Weights that act on raw inputs and produce raw targets.
 
+    Whitening: ``(x T) W == x (T W)``.
     First layer: ``((x - m) / s) W + b == x (W / s) + (b - (m / s) W)``.
     Last layer: ``(h W + b) * t + u == h (W t) + (b t + u)``.
     """
     kernels = [k.copy() for k in kernels]
     biases = [b.copy() for b in biases]
+    if transform is not None:
+        kernels[0] = transform @ kernels[0]
     biases[0] = biases[0] - (x_mean / x_scale) @ kernels[0]
     kernels[0] = kernels[0] / x_scale[:, None]
     kernels[-1] = kernels[-1] * y_scale
@@ -117,14 +158,16 @@ def fold_scaling(kernels, biases, x_mean, x_scale, y_mean, y_scale):
     return kernels, biases
 
 
-def unfold_scaling(kernels, biases, x_mean, x_scale, y_mean, y_scale):
-    """Inverse of :func:`fold_scaling`."""
+def unfold_scaling(kernels, biases, x_mean, x_scale, y_mean, y_scale, inverse=None):
+    """Inverse of :func:`fold_scaling` (``inverse`` undoes its ``transform``)."""
     kernels = [k.copy() for k in kernels]
     biases = [b.copy() for b in biases]
     biases[-1] = (biases[-1] - y_mean) / y_scale
     kernels[-1] = kernels[-1] / y_scale
     kernels[0] = kernels[0] * x_scale[:, None]
     biases[0] = biases[0] + x_mean @ (kernels[0] / x_scale[:, None])
+    if inverse is not None:
+        kernels[0] = inverse @ kernels[0]
     return kernels, biases
 
 
@@ -145,10 +188,11 @@ def folded_model(layers, kernels, biases, name="kerasreg"):
             # Overwritten below; an unseeded random initializer would draw
             # its seed from Python's global random state.
             kernel_initializer="zeros",
+            use_bias=layer.use_bias,
             name=f"dense_{i}" if layer.name.startswith("dense") else layer.name,
         )
         model.add(dense)
-        dense.set_weights([kernel, bias])
+        dense.set_weights([kernel, bias] if layer.use_bias else [kernel])
     return model
 
 

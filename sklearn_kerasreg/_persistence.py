@@ -38,6 +38,8 @@ import zipfile
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._whitening import Whitening
+
 FORMAT = "sklearn_kerasreg.estimator"
 FORMAT_VERSION = 1
 _MANIFEST = "manifest.json"
@@ -114,6 +116,12 @@ def save_estimator(estimator, path, *, drop_unsafe_params=False):
             "n_outputs": int(estimator._n_outputs),
             "y_1d": bool(estimator._y_1d),
             "scaling": [np.asarray(a, dtype=np.float64).tolist() for a in estimator._scaling],
+            # The whitening of the single neuron: a warm start continues in its coordinates.
+            "whitening": None if estimator._whitening.transform is None else {
+                "transform": estimator._whitening.transform.tolist(),
+                "inverse": estimator._whitening.inverse.tolist(),
+                "condition": float(estimator._whitening.condition),
+            },
             "lr0": float(estimator._lr0),
             "loss_curve_": [float(v) for v in estimator.loss_curve_],
             "validation_loss_curve_": (
@@ -237,7 +245,12 @@ def load_estimator(path):
         raise fail(f"the model does not match the fitted state: {exc}") from None
 
     estimator.model_ = model
-    estimator._scaling = tuple(np.asarray(a, dtype=np.float64) for a in fitted["scaling"])
+    whitening = fitted.get("whitening") or {}
+    estimator._whitening = Whitening(
+        *(np.asarray(a, dtype=np.float64) for a in fitted["scaling"]),
+        **{k: np.asarray(whitening[k], dtype=np.float64) for k in ("transform", "inverse") if k in whitening},
+        **({"condition": float(whitening["condition"])} if "condition" in whitening else {}),
+    )
     estimator._y_1d = fitted["y_1d"]
     estimator._n_outputs = fitted["n_outputs"]
     estimator._lr0 = fitted["lr0"]
@@ -346,6 +359,19 @@ def _check_fitted(fitted, fail):
         and all(v > 0 for a in scaling[1::2] for v in a)
     ):
         raise fail(f"'scaling' must be 4 lists of finite numbers of lengths {p}, {p}, {k}, {k}, scales positive.")
+    whitening = fitted.get("whitening")
+    if whitening is not None and not (
+        isinstance(whitening, dict)
+        and isinstance(whitening.get("transform"), list)
+        and 1 <= len(whitening["transform"]) == p
+        and all(_is_floats(row, len(whitening["transform"][0])) for row in whitening["transform"])
+        and isinstance(whitening.get("inverse"), list)
+        and len(whitening["inverse"]) == len(whitening["transform"][0])
+        and all(_is_floats(row, p) for row in whitening["inverse"])
+        and all(math.isfinite(v) for rows in (whitening["transform"], whitening["inverse"]) for r in rows for v in r)
+        and isinstance(whitening.get("condition"), (int, float))
+    ):
+        raise fail(f"'whitening' must be null or a transform of {p} rows, its inverse and a condition number.")
     names = fitted.get("feature_names_in_")
     if names is not None and not (
         isinstance(names, list) and len(names) == p and all(isinstance(n, str) for n in names)

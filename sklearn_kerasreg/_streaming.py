@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from ._data import merge_moments, moments_to_stats, weighted_moments
+from ._data import merge_moments, weighted_moments
 from ._engine import LR_DROP_FACTOR
 
 
@@ -21,8 +21,9 @@ def train_on_chunks(estimator, chunks, *, n_passes=5, target=None, tol=1e-4, ver
     Makes ``n_passes`` passes over the chunks, calling ``partial_fit`` once per
     chunk. Before the first pass, when the estimator is unfitted and the
     source can be read more than once, one extra pass accumulates the exact
-    (weighted) means and standard deviations of the inputs and targets, so the
-    standardization is that of the whole data and not of the first chunk. After
+    (weighted) means and cross-products of the inputs and targets, so the
+    whitening (or standardization) is that of the whole data and not of the
+    first chunk. After
     each pass whose mean loss fails to improve on the best pass by ``tol``, the
     learning rate is divided by 5, as ``fit`` does when the loss stalls.
 
@@ -75,7 +76,7 @@ def train_on_chunks(estimator, chunks, *, n_passes=5, target=None, tol=1e-4, ver
         raise ValueError(f"n_passes must be a positive integer, got {n_passes!r}.")
     read = _reader(chunks, n_passes, target)
     if not hasattr(estimator, "model_") and estimator.standardize and n_passes > 1:
-        estimator._set_stream_scaling(*_statistics(read()))
+        estimator._set_stream_moments(_moments(read()))
     best = np.inf
     for pass_number in range(n_passes):
         start = time.perf_counter()
@@ -149,18 +150,18 @@ def _dask_blocks(X, y):
         yield X.blocks[i].compute(), y.blocks[i].compute()
 
 
-def _statistics(items):
-    """Exact weighted means and standard deviations of X and y, one chunk at a time."""
-    moments = {"x": None, "y": None}
+def _moments(items):
+    """Exact weighted moments of ``[X, y]`` with cross-products (``weighted_moments(..., cross=True)``),
+    one chunk at a time: what whitening or standardizing all the data needs."""
+    moments = None
     for X, y, weight in items:
         X = np.asarray(X, dtype=np.float64)
         Y = np.asarray(y, dtype=np.float64)
         w = np.ones(len(X)) if weight is None else np.asarray(weight, dtype=np.float64)
         if w.sum() <= 0:
             continue
-        for key, A in (("x", X.reshape(len(X), -1)), ("y", Y.reshape(len(Y), -1))):
-            chunk = weighted_moments(A, w)
-            moments[key] = chunk if moments[key] is None else merge_moments(moments[key], chunk)
-    if moments["x"] is None:
+        chunk = weighted_moments((X.reshape(len(X), -1), Y.reshape(len(Y), -1)), w, cross=True)
+        moments = chunk if moments is None else merge_moments(moments, chunk)
+    if moments is None:
         raise ValueError("The chunks held no rows with positive weight.")
-    return [*moments_to_stats(*moments["x"]), *moments_to_stats(*moments["y"])]
+    return moments

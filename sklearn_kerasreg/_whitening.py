@@ -1,0 +1,261 @@
+"""The single neuron's training problem, made well-conditioned by construction.
+
+Standardizing the inputs conditions the least-squares problem only along the
+diagonal: correlated or polynomial columns leave its Hessian with condition
+numbers of 1e3 to 1e19, and first-order training then needs thousands of
+epochs and still stops short. Whitening goes further: the inputs are
+centred, scaled and rotated so that their weighted second moments, ridge
+penalty included, are the identity. On whitened inputs the Hessian of the
+mean squared error is ``(2 / n_targets) * I``, so a plain gradient step of
+``n_targets / 2`` is a Newton step, and the gradient itself says how far the
+weights are from the optimum (see :func:`certificate`).
+
+The network still trains from its usual zero start; the transform is data
+preparation, folded into the Dense kernel afterwards exactly as
+standardization is (``_models.fold_scaling``).
+
+The transform comes from the weighted Gram matrix when that is safely
+conditioned (condition number up to ``GRAM_CONDITION``: cheap, one pass that
+the statistics need anyway), else from a QR factorization of the
+standardized design, computed block by block (TSQR) so that memory stays
+bounded. Forming the Gram matrix squares the design's condition number; QR
+does not, which is what NIST's Filip (3.8e9 after standardizing) needs.
+Directions the data does not determine (singular values below
+``max(n, p) * eps`` of the largest, as ``numpy.linalg.lstsq`` cuts them) are
+left out of the whitened inputs, so training from zero never moves along
+them and lands on the minimum-norm solution, as ``LinearRegression`` does.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._data import CACHE_ROWS, _in_spans, moments_to_stats, standardized
+
+#: Above this condition number of the standardized Gram matrix the transform
+#: comes from QR of the data instead: the Gram matrix's rounding error
+#: (about eps times this) would then be felt in the whitened Hessian.
+GRAM_CONDITION = 1e8
+#: Above this many features whitening (a p x p eigendecomposition per fit,
+#: and p times the work per epoch) is not worth it; inputs are standardized only.
+MAX_WHITENED_FEATURES = 2000
+#: Rows per block of the TSQR pass.
+QR_BLOCK_ROWS = 4 * CACHE_ROWS
+#: A coefficient whose standardized size is below this fraction of the
+#: largest one's (or an intercept below this many target standard
+#: deviations) is held to the absolute accuracy of one that size: relative
+#: accuracy means nothing for a coefficient that is zero. Polynomial designs
+#: such as NIST's Wampler sets have standardized coefficients 1e5 apart that
+#: are each certified to many digits, so the floor is far below that.
+NEGLIGIBLE = 1e-6
+
+
+@dataclass(frozen=True)
+class Whitening:
+    """How the training network's inputs and targets were made from the caller's.
+
+    ``Z = ((X - x_mean) / x_scale) @ transform`` and
+    ``Ys = (Y - y_mean) / y_scale``; ``transform`` is None when the inputs are
+    only standardized (hidden layers, a user's model, ``standardize=False``).
+    ``inverse @ transform`` is the identity on the whitened inputs.
+    """
+
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    y_mean: np.ndarray
+    y_scale: np.ndarray
+    transform: np.ndarray | None = None
+    inverse: np.ndarray | None = None
+    #: Condition number of the standardized design (1 when not whitened).
+    condition: float = 1.0
+
+    @property
+    def scaling(self):
+        return self.x_mean, self.x_scale, self.y_mean, self.y_scale
+
+    @property
+    def n_inputs(self):
+        """Width of the training network's input."""
+        return self.x_mean.shape[0] if self.transform is None else self.transform.shape[1]
+
+    def inputs(self, X, dtype=np.float64, threads=1):
+        """The training network's inputs, in a new 64-byte-aligned array."""
+        return standardized(X, self.x_mean, self.x_scale, dtype, threads=threads, transform=self.transform)
+
+    def targets(self, Y):
+        return standardized(Y, self.y_mean, self.y_scale)
+
+
+def second_moments(moments, fit_intercept):
+    """Total weight, means and the matrix of weighted cross-products about them.
+
+    ``moments`` are ``weighted_moments(..., cross=True)`` (about the means);
+    without an intercept the model is not centred, so the products are taken
+    about zero and the means reported as zero.
+    """
+    total, mean, cross = moments
+    if fit_intercept:
+        return total, mean, cross
+    about_zero = np.outer(mean, mean) if np.ndim(cross) == 2 else mean**2
+    return total, np.zeros_like(mean), cross + total * about_zero
+
+
+def scaling_only(moments, n_features, fit_intercept, standardize):
+    """A :class:`Whitening` that only centres and scales (or does nothing)."""
+    total, mean, cross = second_moments(moments, fit_intercept)
+    if not standardize:
+        k = mean.shape[0] - n_features
+        return Whitening(np.zeros(n_features), np.ones(n_features), np.zeros(k), np.ones(k))
+    m2 = np.diag(cross) if np.ndim(cross) == 2 else cross
+    x_mean, x_scale = moments_to_stats(total, mean[:n_features], m2[:n_features])
+    y_mean, y_scale = moments_to_stats(total, mean[n_features:], m2[n_features:])
+    return Whitening(x_mean, x_scale, y_mean, y_scale)
+
+
+def fit_whitening(moments, n_features, *, fit_intercept, l2, X=None, sample_weight=None):
+    """The whitening of the data whose ``weighted_moments((X, Y), w, cross=True)`` are ``moments``.
+
+    Parameters
+    ----------
+    moments : tuple
+    n_features : int
+    fit_intercept : bool
+    l2 : float
+        Ridge penalty per unit of weight, on the standardized coefficients:
+        the whitened inputs make ``Gram + l2 * I`` the identity.
+    X, sample_weight : ndarray, optional
+        The data itself, for the QR fallback. Without it (streamed data) an
+        ill-conditioned Gram matrix is used as it is.
+    """
+    base = scaling_only(moments, n_features, fit_intercept, standardize=True)
+    p = n_features
+    if p > MAX_WHITENED_FEATURES:
+        return base
+    total, _, cross = second_moments(moments, fit_intercept)
+    s = base.x_scale
+    gram = cross[:p, :p] / total / np.outer(s, s) + l2 * np.eye(p)
+    values, vectors = np.linalg.eigh(gram)
+    top = max(values[-1], np.finfo(np.float64).tiny)
+    if values[0] > top / GRAM_CONDITION or X is None:
+        keep = values > top * 1e-12
+        root = np.sqrt(values[keep])
+        transform, inverse = vectors[:, keep] / root, root[:, None] * vectors[:, keep].T
+        condition = float(np.sqrt(top / values[keep][0]))
+    else:
+        r = _tsqr(X, sample_weight, base.x_mean, s, l2)
+        _, sing, vt = np.linalg.svd(r)
+        keep = sing > sing[0] * max(X.shape) * np.finfo(np.float64).eps
+        transform, inverse = vt[keep].T / sing[keep], sing[keep, None] * vt[keep]
+        condition = float(sing[0] / sing[keep][-1])
+    return Whitening(*base.scaling, transform=transform, inverse=inverse, condition=condition)
+
+
+def _tsqr(X, w, x_mean, x_scale, l2):
+    """R of the QR factorization of ``sqrt(w / sum(w)) * (X - x_mean) / x_scale``,
+    stacked on ``sqrt(l2) * I``, one block of rows at a time (memory stays at a block)."""
+    p = X.shape[1]
+    root_w = np.sqrt(w / w.sum())
+    r = np.sqrt(l2) * np.eye(p)
+    for start in range(0, X.shape[0], QR_BLOCK_ROWS):
+        stop = start + QR_BLOCK_ROWS
+        block = (X[start:stop] - x_mean) / x_scale * root_w[start:stop, None]
+        r = np.linalg.qr(np.vstack([r, block]), mode="r")
+    return r
+
+
+def certificate_inputs(whitening, fit_intercept):
+    """Constants that :func:`certificate` needs, as float64 arrays (arguments of the traced loop)."""
+    unit = whitening.y_scale[None, :] / whitening.x_scale[:, None]
+    return (
+        whitening.transform,
+        unit,
+        whitening.x_mean if fit_intercept else np.zeros_like(whitening.x_mean),
+        whitening.y_mean,
+        whitening.y_scale,
+    )
+
+
+def certificate(kernel, bias, grad_kernel, grad_bias, constants):
+    """How far the weights are from the least-squares optimum, relative (tensor ops).
+
+    On whitened inputs the Hessian of the mean squared error (ridge penalty
+    included) is ``(2 / k) * I`` for ``k`` targets, so the Newton step, the
+    exact distance to the optimum of a quadratic, is ``k / 2`` times the
+    gradient; :func:`relative_gap` measures it in the caller's units.
+    ``bias`` and ``grad_bias`` are None without an intercept.
+    """
+    import keras
+
+    ops = keras.ops
+    transform, unit, x_mean, y_mean, y_scale = constants
+    half_k = ops.cast(ops.shape(kernel)[1], "float64") / 2.0
+    standardized = ops.matmul(transform, kernel)
+    step = ops.matmul(transform, grad_kernel) * half_k
+    intercept = intercept_step = None
+    if bias is not None:
+        intercept = bias * y_scale + y_mean - ops.matmul(x_mean[None, :], standardized * unit)[0]
+        intercept_step = grad_bias * half_k * y_scale - ops.matmul(x_mean[None, :], step * unit)[0]
+    return relative_gap(standardized, step, unit, intercept, intercept_step, y_scale)
+
+
+def relative_gap(standardized, step, unit, intercept, intercept_step, y_scale):
+    """The largest relative Newton step over the coefficients and the intercept (tensor ops).
+
+    ``standardized`` and ``step`` are the coefficients and their Newton step
+    in standardized units (``unit`` converts both to the caller's). Each
+    coefficient's step is divided by the coefficient, or by ``NEGLIGIBLE``
+    times the largest standardized coefficient of its target if that is
+    larger; the intercept's by the intercept, or ``NEGLIGIBLE`` target
+    standard deviations. At most ``tol`` means every coefficient and the
+    intercept are within ``tol`` (relative) of the optimum.
+    """
+    import keras
+
+    ops = keras.ops
+    floor = NEGLIGIBLE * ops.max(ops.abs(standardized), axis=0, keepdims=True)
+    worst = ops.max(ops.abs(step) / ops.maximum(ops.abs(standardized), floor))
+    if intercept is not None:
+        scale = ops.maximum(ops.abs(intercept), NEGLIGIBLE * y_scale)
+        worst = ops.maximum(worst, ops.max(ops.abs(intercept_step) / scale))
+    return worst
+
+
+def least_squares_gap(X, Y, sample_weight, coef, intercept, whitening, l2, threads=1):
+    """:func:`relative_gap` of the exported ``coef`` (p x k) and ``intercept`` (k), in NumPy.
+
+    The in-training certificate measures the weights against the optimum of
+    the whitened problem, and whitening is exact only up to rounding: on
+    NIST's Wampler5 that left the coefficients 7e-7 away while the
+    certificate read 1e-8. This measures the model as it predicts: the
+    residual of ``X @ coef + intercept`` on the caller's raw ``X``, taken
+    back through the standardized ``X`` and the inverse Hessian
+    ``transform @ transform.T``, is the Newton step in the caller's units.
+    Its own rounding error is of the size of the error it measures, so it
+    reads within a factor of about 2 of the true distance on all 11 NIST
+    sets. One pass over ``X`` in blocks that stay in cache.
+    ``intercept`` is None without one.
+    """
+    w = sample_weight / sample_weight.sum()
+    x_mean, x_scale, _, y_scale = whitening.scaling
+    offset = 0.0 if intercept is None else intercept
+
+    def span(first, last):
+        grad, total = np.zeros(coef.shape), np.zeros(coef.shape[1])
+        for start in range(first, last, CACHE_ROWS):
+            stop = min(start + CACHE_ROWS, last)
+            block = X[start:stop]
+            residual = (block @ coef + offset - Y[start:stop]) * (w[start:stop, None] / y_scale)
+            grad += ((block - x_mean) / x_scale).T @ residual
+            total += residual.sum(axis=0)
+        return grad, total
+
+    parts = _in_spans(span, X.shape[0], threads)
+    grad, total = sum(g for g, _ in parts), sum(t for _, t in parts)
+    unit = y_scale[None, :] / x_scale[:, None]
+    standardized = coef / unit
+    step = whitening.transform @ (whitening.transform.T @ (grad + l2 * standardized))
+    intercept_step = None
+    if intercept is not None:
+        intercept_step = total * y_scale - x_mean @ (step * unit)
+    gap = relative_gap(standardized, step, unit, intercept, intercept_step, y_scale)
+    return float(np.asarray(gap))
