@@ -329,7 +329,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
 
     def _fit(self, X, y, sample_weight):
         warm = self.warm_start and hasattr(self, "model_")
-        X, Y, sample_weight = self._validate(X, y, sample_weight, warm)
+        X, Y, sample_weight, y_1d = self._validate(X, y, sample_weight, warm)
         init_seed, shuffle_seed, split_seed = draw_seeds(self.random_state)
         hidden = self._check_hidden_layer_sizes()
         Xv = Yv = wv = None
@@ -369,8 +369,10 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         self._net, self._lr0 = (net, optimizer, callbacks), lr0
         self._stream = None
         self._whitening = whitening
-        self._y_1d = y.ndim == 1
+        self._y_1d = y_1d
         self._n_outputs = Y.shape[1]
+        # partial_fit after a full-batch fit continues with full-batch steps.
+        self._full_batch = plan.batch_size >= X.shape[0]
         self.model_ = model
         self.loss_curve_ = loss_curve
         self.validation_loss_curve_ = val_curve
@@ -388,7 +390,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"Found {X.shape[0]} sample(s); at least 2 are needed to fit.")
         sample_weight, Y = self._check_weights_and_targets(X, y, sample_weight, warm)
         cap_tensorflow_threads()
-        return X, Y, sample_weight
+        return X, Y, sample_weight, y.ndim == 1
 
     def _new_whitening(self, X, Y, sample_weight, plan, threads=1):
         """How this data becomes the training network's: whitened, standardized or as it is."""
@@ -572,6 +574,10 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             # The network keeps the dtype it was built with; a new one is float64.
             dtype = _models.input_dtype(net_state[0]) if net_state is not None else np.float64
             plan = dataclasses.replace(plan, dtype=dtype)
+            if not first and getattr(self, "_full_batch", False) and self.batch_size == "auto":
+                # The fit's optimizer takes Newton-sized steps, which on a
+                # mini-batch jump to that batch's optimum: one step per chunk.
+                plan = dataclasses.replace(plan, batch_size=2**30)
             net, optimizer, loss_fn, callbacks, lr0 = self._network(
                 not first, whitening.inputs(X[:2], dtype), whitening.targets(Y[:2]), hidden, init_seed,
                 plan, whitening, float(sample_weight.sum()), keep_learning_rate=True,
@@ -582,6 +588,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             )
             self._net, self._lr0 = (net, optimizer, callbacks), lr0
             self._stream = trainer
+            self._full_batch = False
         # A user's model may take another dtype than the one it was built with.
         dtype = _models.input_dtype(trainer.net)
         Xs, Ys = whitening.inputs(X, dtype), whitening.targets(Y).astype(dtype)

@@ -60,7 +60,7 @@ SEQUENCE = [
     (dict(random_state=0, early_stopping=True, epochs=30), None),
     (dict(random_state=0, hidden_layer_sizes=(8,), epochs=30), None),
     (dict(random_state=0), W),
-    (dict(random_state=0, optimizer="sgd", learning_rate_init=0.05), None),
+    (dict(random_state=0, optimizer="adam", learning_rate_init=0.05), None),
     # Keras's Huber.get_config leaves out delta, which the trace bakes in.
     (dict(random_state=0, loss="huber"), None),
     (dict(random_state=0, loss="huber", loss__delta=0.05), None),
@@ -114,13 +114,14 @@ def test_warm_start_is_unaffected_by_other_fits_sharing_its_trainer(made, monkey
     assert_same(shared, own)
 
 
-def test_staged_fits_share_a_trainer(made, monkeypatch):
-    # Above 131,072 rows the data goes in as TensorLists of chunks.
+def test_certified_fits_share_a_trainer(made, monkeypatch):
+    # The certificate's constants (the whitening) differ between the fits'
+    # data; they go in as arguments, like the data.
     X_big, y_big = make_regression(140_000, 3, noise=10, random_state=0)
     first = KerasLinearRegressor(random_state=0).fit(X_big, y_big)
     again = KerasLinearRegressor(random_state=0).fit(X_big, y_big)
-    assert len(made) == 1 and made[0].staged
-    # The second fit's TensorLists went in as arguments: no second trace.
+    assert len(made) == 1 and made[0].certified
+    # The second fit's data and constants went in as arguments: no second trace.
     assert made[0]._run.experimental_get_tracing_count() == 1
     own_trainers(monkeypatch)
     own = KerasLinearRegressor(random_state=0).fit(X_big, y_big)

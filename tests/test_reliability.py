@@ -195,7 +195,7 @@ def test_huge_learning_rate_with_adam_never_gives_silent_nan():
     assert np.all(np.isfinite(reg.predict(X_big)))
 
 
-def _raiser(error, at_epoch=3):
+def _raiser(error, at_epoch=0):
     import keras
 
     class Raise(keras.callbacks.Callback):
