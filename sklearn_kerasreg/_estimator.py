@@ -52,8 +52,10 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
 
     With the default ``hidden_layer_sizes=()`` the network is one ``Dense``
     layer, ``y = X @ coef_ + intercept_``: linear regression fitted by
-    gradient descent. With hidden layers it is a multi-layer perceptron.
-    Inputs and targets are standardized for training, and the scaling is
+    full-batch gradient descent on whitened inputs, where each step is a
+    Newton step, stopped when every coefficient is certified within ``tol``
+    of the least-squares optimum. With hidden layers it is a multi-layer
+    perceptron trained on standardized inputs. The whitening or scaling is
     folded back into the weights, so ``coef_``, ``intercept_`` and the
     Keras model ``model_`` all work in the caller's units.
 
@@ -78,42 +80,48 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
     loss : {"squared_error", "absolute_error", "huber"} or keras loss, default="squared_error"
         Training loss. Huber's ``delta`` (``loss__delta``) is in standardized
         units when ``standardize=True``.
-    optimizer : str, keras optimizer class or instance, default="adam"
+    optimizer : str, keras optimizer class or instance, default="auto"
+        "auto" is plain gradient descent (``"sgd"``) for the single neuron
+        with the squared error trained full-batch, and ``"adam"`` otherwise.
         An instance is copied from its config at each fit.
+    fit_intercept : bool, default=True
+        Whether to fit an intercept. False fits ``y = X @ coef_`` (the
+        output layer has no bias) and neither inputs nor targets are
+        centred, only scaled by their root mean square.
     learning_rate_init : float or "auto", default="auto"
-        Initial learning rate: 0.1 for the single-neuron model, 0.01 with
-        hidden layers. ``optimizer__learning_rate``, if set, wins.
+        Initial learning rate: ``n_targets / 2`` for gradient descent on
+        whitened inputs (the Newton step), 0.1 for the single neuron
+        otherwise, 0.01 with hidden layers. ``optimizer__learning_rate``, if
+        set, wins.
     learning_rate : {"adaptive", "constant"}, default="adaptive"
         With "adaptive", each time ``n_iter_no_change`` epochs in a row fail
         to improve the monitored loss by ``tol``, the learning rate is divided
-        by 5; training stops at the sixth such stall (the fourth in the
-        two-stage training of large data, see ``batch_size``). With "constant",
-        the first stall stops training (as in ``MLPRegressor``).
+        by 5; training stops at the sixth such stall. For the certified single
+        neuron the monitored value is the certificate (see ``tol``). With
+        "constant", the first stall stops training (as in ``MLPRegressor``).
     alpha : float, default=0.0
         L2 penalty on the kernels, scaled like ``Ridge(alpha)`` on the
-        standardized problem: ``alpha / n_samples`` per squared weight.
+        standardized problem: ``alpha / sum(sample_weight)`` per squared
+        weight (``alpha / n_samples`` without weights), so integer weights
+        act as repeated rows.
     batch_size : int or "auto", default="auto"
         "auto" takes full-batch steps for the single-neuron model and
-        ``min(200, n_samples)`` with hidden layers. Above 131072 rows the
-        built-in network trains in float32 to halve the memory, and the
-        single neuron (with ``shuffle=True`` and ``learning_rate="adaptive"``)
-        trains in stages: full-batch on random subsamples of 8192 and then
-        65536 rows, the second through two learning-rate drops, then on all
-        rows in 4 mini-batches per epoch, keeping the optimizer's state,
-        through one more drop.
+        ``min(200, n_samples)`` with hidden layers. Above 131072 rows a
+        built-in network with hidden layers trains in float32 to halve the
+        memory; the single neuron always trains in float64.
     epochs : int, default=1000
         Maximum number of passes over the training data.
     tol : float or "auto", default="auto"
-        Minimum improvement of the monitored loss (in the units of the
-        training loss, standardized if ``standardize=True``) that counts.
-        "auto" is 1e-10 for the single-neuron model trained full-batch, a
-        convex problem whose exact loss keeps improving until the optimum,
-        and 1e-4 (``MLPRegressor``'s default) otherwise: mini-batch epoch
-        losses are noisy, and a network with hidden layers has no optimum
-        worth chasing to ten decimals. The single neuron on more than
-        131,072 rows (trained in stages, see ``batch_size``) instead counts
-        a drop of ``n_features / (10 * n_samples)`` times the loss: a tenth
-        of the loss's own sampling error.
+        For the single neuron with the squared error trained full-batch
+        (the certified fit): the relative distance to the least-squares
+        optimum, in the caller's units, that every coefficient and the
+        intercept must be within; "auto" is 1e-8. Training stops once the
+        certificate (the Newton step the gradient gives) is within it, and
+        a ``ConvergenceWarning`` states the distance if it is not.
+        Otherwise: the minimum improvement of the monitored loss (in the
+        units of the training loss, standardized if ``standardize=True``)
+        that counts; "auto" is 1e-10 for the single neuron trained
+        full-batch and 1e-4 (``MLPRegressor``'s default) otherwise.
     n_iter_no_change : int, default=10
         Epochs in a row without an improvement of ``tol`` that form a stall.
     early_stopping : bool, default=False
@@ -121,8 +129,9 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         instead of the training loss; the best weights on it are kept.
     validation_fraction : float, default=0.1
     standardize : bool, default=True
-        Standardize inputs and targets for training. Coefficients and
-        predictions are in the caller's units either way.
+        Standardize (for the single neuron: whiten) inputs and targets for
+        training. Coefficients and predictions are in the caller's units
+        either way. False trains on the raw data, without the certificate.
     shuffle : bool, default=True
         Shuffle mini-batches each epoch (seeded by ``random_state``).
     warm_start : bool, default=False
