@@ -2,6 +2,7 @@
 
     python benchmarks/run.py            # full suite (about 10 minutes on 2 cores)
     python benchmarks/run.py --quick    # small data only, about a minute
+    python benchmarks/run.py --linear   # the single neuron against LinearRegression, up to 1M rows
 
 Writes ``results/latest.json`` and ``results/latest.md`` beside this file.
 Every figure in a table comes from one run, so ratios between rows are fair
@@ -86,7 +87,9 @@ def tutorial_recipe_keras_wrapper():
     return keras.wrappers.SKLearnRegressor(build, fit_kwargs={"epochs": 200, "batch_size": 32, "verbose": 0})
 
 
-def linear_peers(n_rows, quick):
+def linear_peers(n_rows, quick, linear_only=False):
+    if linear_only:
+        return {"KerasLinearRegressor": lambda: KerasLinearRegressor(random_state=0), "LinearRegression": LinearRegression}
     peers = {
         "KerasLinearRegressor": lambda: KerasLinearRegressor(random_state=0),
         "LinearRegression": LinearRegression,
@@ -157,7 +160,7 @@ def tutorial_data():
     return x.reshape(-1, 1), x + 10 * rng.uniform(size=51)
 
 
-def run(quick):
+def run(quick, linear_only=False):
     import keras
     import tensorflow as tf  # noqa: F401  (import cost kept out of every timing)
 
@@ -175,13 +178,15 @@ def run(quick):
     for name, (X, y) in datasets.items():
         # Linear fits are judged on their training data, as LinearRegression's coefficients are.
         reference = LinearRegression().fit(X, y).coef_
-        for peer, make in linear_peers(X.shape[0], quick).items():
+        for peer, make in linear_peers(X.shape[0], quick, linear_only).items():
             print(f"  {name}: {peer}", file=sys.stderr, flush=True)
             # The recipes take seconds to minutes a fit; one timing says enough.
             rep = 1 if "recipe" in peer and (quick or X.shape[0] > 1000) else repeats
             row = measure(make, X, y, X, y, rep, reference)
             rows.append({"data": name, "model": peer, **row})
 
+    if linear_only:
+        return rows, []
     n_friedman = 2000 if quick else 5000
     X, y = make_friedman1(n_samples=n_friedman + 1000, random_state=0)
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=1000, random_state=0)
@@ -253,12 +258,13 @@ def markdown(rows, searches, info):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small data only (about a minute)")
+    parser.add_argument("--linear", action="store_true", help="linear rows against LinearRegression only")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
-    rows, searches = run(args.quick)
+    rows, searches = run(args.quick, args.linear)
     info = machine()
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "quick" if args.quick else "latest"
+    stem = "quick" if args.quick else "linear" if args.linear else "latest"
     (args.out / f"{stem}.json").write_text(json.dumps({"machine": info, "rows": rows, "searches": searches}, indent=2))
     table = markdown(rows, searches, info)
     (args.out / f"{stem}.md").write_text(table)
