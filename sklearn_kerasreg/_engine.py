@@ -10,11 +10,12 @@ result does not depend on how many epochs a call runs. Python gets control
 back between calls to report progress and to drive Keras callbacks, which see
 one ``on_epoch_end`` per epoch with the usual ``logs``.
 
-A full-batch trainer can monitor a certificate instead of the loss: for the
-whitened single neuron (``_whitening``), each epoch's gradient gives the
-distance of its weights from the least-squares optimum, so training stops
-when that distance is within tolerance, and the weights it measured are the
-ones kept.
+A certified trainer (the whitened single neuron, ``_whitening``) works
+differently: each epoch is one full-batch gradient step, its gradient summed
+block by block over data that the caller whitens one block at a time (so no
+whitened copy of all the data is held), and a ``check`` of the weights and
+that gradient gives their distance from the least-squares optimum; training
+stops when that is within ``tol``, keeping the weights it measured.
 """
 
 import functools
@@ -43,7 +44,7 @@ class TrainResult:
     converged: bool = False
     diverged: bool = False
     stopped_by_callback: bool = False
-    #: With a certificate: the smallest relative distance to the optimum measured.
+    #: Certified training: the smallest distance to the optimum that ``check`` measured.
     certified: float = float("nan")
 
 
@@ -81,8 +82,8 @@ class Trainer:
         up to ``max_drops`` times; otherwise a stall ends training.
     max_drops : int
     certified : bool
-        Full-batch only: monitor ``_whitening.certificate`` of each epoch's
-        gradient (given to ``train`` as ``certificate``) instead of the loss;
+        Train on blocks, one full-batch step an epoch, and monitor what
+        ``train``'s ``check`` makes of each epoch's gradient instead of the loss;
         training has converged when it is at most ``tol``, and a stall of it (no
         new smallest value in ``n_iter_no_change`` epochs: rounding error
         has the last word) drops the learning rate as a stalled loss would.
@@ -113,7 +114,9 @@ class Trainer:
         self.adaptive = adaptive and hasattr(optimizer.learning_rate, "assign")
         self.max_drops = int(max_drops)
         self.validated = bool(validated)
-        self.certified = bool(certified) and self.n_batches == 1 and not self.validated
+        self.certified = bool(certified) and not self.validated
+        if self.certified:
+            self.n_batches = 1
         # Restoring the best weights is only meaningful when the monitored
         # value belongs to one set of weights: a full-batch step's loss or
         # certificate, or a validation loss measured after the epoch.
@@ -137,6 +140,12 @@ class Trainer:
         # code object, so a bound method (or a closure) would make a search's
         # many trainers warn of retracing; a partial is counted on its own.
         self._run = tf.function(functools.partial(Trainer._run_epochs, self))
+        if self.certified:
+            self._sums = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self._weights]
+            # reduce_retracing: blocks come in two lengths (all but the last, the last).
+            self._accumulate = tf.function(functools.partial(Trainer._accumulate_block, self), reduce_retracing=True)
+            self._apply_sums = tf.function(functools.partial(Trainer._apply_block_sums, self))
+            self._monitor_value = tf.function(functools.partial(Trainer._monitor, self))
         self._pass = None
         self._gradients_released = False
 
@@ -219,14 +228,24 @@ class Trainer:
             total += loss * tf.cast(tf.shape(idx)[0], tf.float64)
         return total / tf.cast(n, tf.float64)
 
-    def _certificate(self, grads, constants):
-        from ._whitening import certificate
+    def _accumulate_block(self, X, y, w, fraction):
+        """Add ``fraction`` (the block's share of the rows) of the block's gradient to the sums."""
+        import tensorflow as tf
 
-        kernel, *bias = self._weights
-        grad_kernel, *grad_bias = grads
-        return certificate(kernel, bias[0] if bias else None, grad_kernel, grad_bias[0] if bias else None, constants)
+        loss, grads = self._step(X, y, w)
+        for total, grad in zip(self._sums, grads):
+            total.assign_add(grad * tf.cast(fraction, grad.dtype))
+        return loss * fraction
 
-    def _run_epochs(self, n_epochs, data, val, certificate):
+    def _apply_block_sums(self):
+        """One full-batch step with the summed gradient; the sums start again from zero."""
+        import tensorflow as tf
+
+        self.optimizer.apply([tf.identity(total) for total in self._sums], self._weights)
+        for total in self._sums:
+            total.assign(tf.zeros_like(total))
+
+    def _run_epochs(self, n_epochs, data, val):
         import tensorflow as tf
 
         losses = tf.TensorArray(tf.float64, size=n_epochs)
@@ -235,10 +254,8 @@ class Trainer:
         for i in tf.range(n_epochs):
             if self.n_batches == 1:
                 epoch_loss, grads = self._step(*data)
-                if self.certified:
-                    # The certificate, like the loss, belongs to the weights before this step.
-                    self._monitor(tf.cast(self._certificate(grads, certificate), tf.float64))
-                elif val is None:
+                if val is None:
+                    # The loss belongs to the weights before this step.
                     self._monitor(epoch_loss)
                 self.optimizer.apply(grads, self._weights)
             else:
@@ -282,14 +299,9 @@ class Trainer:
         return float(loss)
 
     # -- Python driver ----------------------------------------------------
-    def _inputs(self, X, y, sample_weight, validation, certificate):
+    def _inputs(self, X, y, sample_weight, validation):
         """The arrays as the traced function takes them: tensors over their memory."""
-        from ._fixes import tensor_over
-
-        def tensors(arrays):
-            return None if arrays is None else tuple(None if a is None else tensor_over(a) for a in arrays)
-
-        return tensors((X, y, sample_weight)), tensors(validation), tensors(certificate)
+        return _tensors((X, y, sample_weight)), _tensors(validation)
 
     def _load(self, net, optimizer, seed):
         """Start a run: take ``net``'s weights and ``optimizer``'s state, reset the stop rule."""
@@ -320,12 +332,16 @@ class Trainer:
         from ._fixes import release_custom_gradients
 
         if not self._gradients_released:
-            release_custom_gradients(self._run)
+            functions = [self._run]
+            if self.certified:
+                functions += [self._accumulate, self._apply_sums, self._monitor_value]
+            for function in functions:
+                release_custom_gradients(function)
             self._gradients_released = True
 
     def train(
         self, X, y, sample_weight=None, validation=None, *, epochs, seed=0,
-        net=None, optimizer=None, callbacks=None, verbose=0, certificate=None,
+        net=None, optimizer=None, callbacks=None, verbose=0, check=None,
     ):
         """Run up to ``epochs`` epochs on the data; return a :class:`TrainResult`.
 
@@ -334,14 +350,19 @@ class Trainer:
         X, y, sample_weight : ndarray
             Training data of ``n_samples`` rows; ``sample_weight`` may be None.
             TensorFlow reads them in place: nothing may write to them during
-            the call.
+            the call. A certified trainer takes instead, as ``X``, a
+            ``_whitening.Blocks``: called once an epoch, it returns an
+            iterable of ``(X, y, sample_weight)`` blocks of its ``n_rows``
+            rows (``y`` and ``sample_weight`` are then None).
         validation : tuple of ndarray or None
             ``(X_val, y_val, sample_weight_val)``, given exactly when the
             trainer was made with ``validated=True``. The validation loss is
             then monitored instead of the training loss.
-        certificate : tuple of ndarray or None
-            ``_whitening.certificate_inputs(...)``, given exactly when the
-            trainer was made with ``certified=True``.
+        check : callable or None
+            Given exactly when the trainer is certified: called each epoch
+            with the weights and their full-batch gradient (lists of arrays,
+            in ``trainable_variables`` order), returns their distance from
+            the optimum.
         epochs : int
         seed : int
             Seeds the per-epoch shuffle (stateless: epoch ``e`` always uses the
@@ -362,9 +383,10 @@ class Trainer:
 
         if (validation is not None) != self.validated:
             raise ValueError("validation data must be given exactly when the trainer was made with validated=True.")
-        if (certificate is not None) != self.certified:
-            raise ValueError("certificate inputs must be given exactly when the trainer is certified.")
-        data, val, cert = self._inputs(X, y, sample_weight, validation, certificate)
+        if (check is not None) != self.certified:
+            raise ValueError("check must be given exactly when the trainer is certified.")
+        if not self.certified:
+            data, val = self._inputs(X, y, sample_weight, validation)
         self._load(net, optimizer, seed)
         result = TrainResult()
         callbacks = list(callbacks or [])
@@ -377,9 +399,12 @@ class Trainer:
             n = min(per_call, epochs - result.n_epochs)
             if callbacks:
                 cb.on_epoch_begin(result.n_epochs)
-            with no_graph_rewrites():
-                losses = self._run(tf.constant(n), data, val, cert)
-            loss, val_loss = (t.numpy().tolist() for t in losses)
+            if self.certified:
+                loss, val_loss, val = self._certified_epoch(X, check), [np.nan], None
+            else:
+                with no_graph_rewrites():
+                    losses = self._run(tf.constant(n), data, val)
+                loss, val_loss = (t.numpy().tolist() for t in losses)
             for j, value in enumerate(loss):
                 epoch = result.n_epochs + j
                 logs = {"loss": value}
@@ -409,6 +434,33 @@ class Trainer:
             result.certified = float(self._best.numpy())
         self._store(net, optimizer)
         return result
+
+    def _certified_epoch(self, blocks, check):
+        """One full-batch step, its gradient summed over ``blocks()``; then ``check`` it. The loss, as a list."""
+        import tensorflow as tf
+
+        from ._fixes import no_graph_rewrites
+
+        loss = 0.0
+        with no_graph_rewrites():
+            for X, y, w in blocks():
+                fraction = tf.constant(X.shape[0] / blocks.n_rows, tf.float64)
+                loss += float(self._accumulate(*_tensors((X, y, w)), fraction))
+            # Like the loss, the check belongs to the weights before this step.
+            value = float(check([v.numpy() for v in self._weights], [g.numpy() for g in self._sums]))
+            self._monitor_value(tf.constant(value, tf.float64))
+            self._apply_sums()
+        self._epoch.assign_add(1)
+        if not np.isfinite(loss):
+            self._diverged.assign(True)
+        return [loss]
+
+
+def _tensors(arrays):
+    """Tensors over the arrays' memory (None stays None); None for no arrays."""
+    from ._fixes import tensor_over
+
+    return None if arrays is None else tuple(None if a is None else tensor_over(a) for a in arrays)
 
 
 def _copy(sources, targets):

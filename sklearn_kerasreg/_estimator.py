@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import functools
 import math
 import numbers
 import warnings
@@ -36,10 +37,15 @@ from ._pickling import picklable_state, unpickled_state
 from ._plan import make_plan
 from ._programs import program_key, trainer_for
 from ._runtime import cap_tensorflow_threads, data_threads
-from ._whitening import certificate_inputs, fit_whitening, least_squares_gap, scaling_only
+from ._whitening import Blocks, certificate, fit_whitening, least_squares_gap, scaling_only
 
 #: Routed parameters that must be a positive finite number when they are a number.
 _POSITIVE_ROUTED = ("optimizer__learning_rate", "loss__delta")
+
+
+def head_shape(blocks):
+    """Shapes and dtypes of a ``Blocks``' first block, which name its traced code."""
+    return [None if a is None else (a.shape[1:], a.dtype.str) for a in next(iter(blocks()))]
 
 
 def _is_routed(name):
@@ -347,24 +353,31 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         plan = make_plan(self.get_params(), hidden, X.shape[0], X.shape[1], Y.shape[1])
         threads = data_threads()
         whitening = self._whitening if warm else self._new_whitening(X, Y, sample_weight, plan, threads)
-        # New aligned arrays, which TensorFlow reads in place.
-        Xs, Ys = whitening.inputs(X, plan.dtype, threads), whitening.targets(Y)
         # Equal weights are left out of the loss: fewer operations per step.
         weights = None if np.all(sample_weight == sample_weight[0]) else mean_one(sample_weight)
+        # New aligned arrays, which TensorFlow reads in place.
+        Ys = whitening.targets(Y)
+        if plan.certified:
+            # Whitened a block at a time, each epoch: no whitened copy of X.
+            data, head = (Blocks(whitening, X, Ys, weights, threads), None, None), whitening.inputs(X[:2])
+        else:
+            data = (whitening.inputs(X, plan.dtype, threads), Ys, weights)
+            head = data[0]
         validation = None
         if self.early_stopping:
             validation = (whitening.inputs(Xv, plan.dtype), whitening.targets(Yv), mean_one(wv) if wv.sum() > 0 else None)
 
         net, optimizer, loss_fn, callbacks, lr0 = self._network(
-            warm, Xs, Ys, hidden, init_seed, plan, whitening, float(sample_weight.sum())
+            warm, head, Ys, hidden, init_seed, plan, whitening, float(sample_weight.sum())
         )
-        result = self._train(plan, net, optimizer, loss_fn, callbacks, (Xs, Ys, weights), validation,
-                             whitening, shuffle_seed)
+
+        result = self._train(plan, net, optimizer, loss_fn, callbacks, data, validation,
+                             shuffle_seed, functools.partial(certificate, whitening) if plan.certified else None)
         model = self._export(net, whitening)
         gap = result.certified
         if plan.certified and np.isfinite(gap):
-            # The exported coefficients, measured on the caller's data.
-            kernel, bias = (a[0] for a in _models.stack_weights(_models.dense_layers(model)))
+            # Measured once more, as the exported model predicts, on the raw X.
+            (kernel,), (bias,) = _models.stack_weights(_models.dense_layers(model))
             gap = max(gap, least_squares_gap(
                 X, Y, sample_weight, kernel, bias if self.fit_intercept else None, whitening,
                 self.alpha / sample_weight.sum(), threads,
@@ -411,19 +424,21 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             )
         return scaling_only(moments, X.shape[1], self.fit_intercept, self.standardize)
 
-    def _train(self, plan, net, optimizer, loss_fn, callbacks, data, validation, whitening, seed):
+    def _train(self, plan, net, optimizer, loss_fn, callbacks, data, validation, seed, check):
         """Train ``net`` on ``data`` as ``plan`` says, on a shared trainer where one fits."""
         settings = dict(
             batch_size=plan.batch_size, shuffle=self.shuffle, tol=plan.tol, n_iter_no_change=self.n_iter_no_change,
             adaptive=self.learning_rate == "adaptive", validated=validation is not None, certified=plan.certified,
         )
-        certificate = certificate_inputs(whitening, self.fit_intercept) if plan.certified else None
+        n_samples = data[0].n_rows if plan.certified else data[0].shape[0]
         key = None
         if self.model is None:
-            arrays = (*data, *(validation or ()), *(certificate or ()))
-            shapes = [None if a is None else (a.shape, a.dtype.str) for a in arrays]
+            if plan.certified:
+                # Blocks come in any number; their shapes vary only in rows.
+                shapes = [head_shape(data[0]), data[0].rows]
+            else:
+                shapes = [None if a is None else (a.shape, a.dtype.str) for a in (*data, *(validation or ()))]
             key = program_key(net, optimizer, loss_fn, {**settings, "data": shapes}, callbacks)
-        n_samples = data[0].shape[0]
 
         def make_trainer():
             import keras
@@ -438,7 +453,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         with trainer_for(key, make_trainer) as trainer:
             return trainer.train(
                 *data, validation, epochs=self.epochs, seed=seed, net=net, optimizer=optimizer,
-                callbacks=callbacks, verbose=self.verbose, certificate=certificate,
+                callbacks=callbacks, verbose=self.verbose, check=check,
             )
 
     def _diagnose(self, plan, result, lr0, whitening, gap):
