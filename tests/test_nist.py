@@ -131,3 +131,28 @@ def test_rank_deficient_design_gives_the_minimum_norm_solution():
     # open, so the repeated column's weight is split evenly.
     np.testing.assert_allclose(reg.coef_, [0.5, 2.0, 0.5], rtol=1e-8)
     assert reg.intercept_ == pytest.approx(3.0, rel=1e-10)
+
+
+def test_blocks_of_rows_train_as_the_whole_data(monkeypatch):
+    # Data larger than one block is whitened a block at a time, each epoch;
+    # the full-batch gradient summed over blocks must give the same fit.
+    from sklearn_kerasreg import _whitening
+
+    X, y, _, _ = load("Longley")
+    X, y = np.tile(X, (40, 1)), np.tile(y, 40) + np.random.RandomState(0).normal(size=640)
+    w = np.random.RandomState(1).uniform(0.5, 2.0, len(y))
+    whole = KerasLinearRegressor(random_state=0).fit(X, y, sample_weight=w)
+    made = []
+    real = _whitening.Blocks
+
+    def spy(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(_whitening, "BLOCK_BYTES", 64 * 8 * X.shape[1])  # 64 rows a block
+    monkeypatch.setattr("sklearn_kerasreg._estimator.Blocks", spy)
+    blocked = KerasLinearRegressor(random_state=0).fit(X, y, sample_weight=w)
+    assert made[0].rows == 64 and made[0]._whole is None
+    np.testing.assert_allclose(blocked.coef_, whole.coef_, rtol=1e-9)
+    assert blocked.intercept_ == pytest.approx(whole.intercept_, rel=1e-9)
+    np.testing.assert_allclose(blocked.coef_, LinearRegression(tol=0).fit(X, y, sample_weight=w).coef_, rtol=1e-7)
