@@ -87,40 +87,44 @@ class Whitening:
         return standardized(Y, self.y_mean, self.y_scale)
 
 
-#: Bytes of whitened inputs a training block holds. Data that fits one block
-#: is whitened once; larger data is whitened a block at a time each epoch,
-#: so its whitened copy never exists whole (for 1M x 20, 160 MB not
-#: allocated, for an epoch that takes about a third longer).
-BLOCK_BYTES = 2**25
+#: Bytes of whitened inputs in one block of a training epoch. At 1M x 20,
+#: 4 MiB blocks took 120 ms for two epochs and 32 MiB blocks 170-200 ms:
+#: TensorFlow's element-wise steps of the loss stay in cache.
+BLOCK_BYTES = 2**22
+#: Whitened inputs up to this size are whitened once and kept for all
+#: epochs; larger ones are whitened a block at a time each epoch, so their
+#: whitened copy never exists whole (at 1M x 20, 160 MB not allocated).
+WHOLE_BYTES = 2**25
 
 
 class Blocks:
-    """The training data of the certified single neuron, whitened one block of rows at a time.
+    """The training data of the certified single neuron, in blocks of rows of whitened inputs.
 
     Called once an epoch, it yields ``(Z, Ys, w)`` for consecutive blocks of
-    rows: ``Z`` written into one reused 64-byte-aligned buffer, ``Ys`` and
-    ``w`` views of the caller's aligned arrays (None for equal weights).
-    Data that fits one block is whitened once and handed out every epoch.
+    rows: ``Z`` a view of the inputs whitened once, or, for data over
+    ``WHOLE_BYTES``, written into one reused 64-byte-aligned buffer; ``Ys``
+    and ``w`` views of the caller's aligned arrays (None for equal weights).
     """
 
     def __init__(self, whitening, X, Ys, weights, threads=1):
         self.n_rows = X.shape[0]
         width = whitening.n_inputs
-        # A multiple of 64 rows keeps every block of Ys and w 64-byte aligned.
+        # A multiple of 64 rows keeps every block 64-byte aligned.
         self.rows = max(64, BLOCK_BYTES // (8 * width) // 64 * 64)
         self._args = whitening, X, Ys, weights
         self._threads = threads
-        self._whole = whitening.inputs(X, threads=threads) if self.n_rows <= self.rows else None
-        self._buffer = None if self._whole is not None else aligned_empty((self.rows, width), np.float64)
+        whole = self.n_rows * width * 8 <= WHOLE_BYTES
+        self._whole = whitening.inputs(X, threads=threads) if whole else None
+        self._buffer = None if whole else aligned_empty((self.rows, width), np.float64)
 
     def __call__(self):
         whitening, X, Ys, weights = self._args
-        if self._whole is not None:
-            yield self._whole, Ys, weights
-            return
         for start in range(0, self.n_rows, self.rows):
             stop = min(start + self.rows, self.n_rows)
-            Z = whitening.inputs(X[start:stop], threads=self._threads, out=self._buffer[: stop - start])
+            if self._whole is not None:
+                Z = self._whole[start:stop]
+            else:
+                Z = whitening.inputs(X[start:stop], threads=self._threads, out=self._buffer[: stop - start])
             yield Z, Ys[start:stop], None if weights is None else weights[start:stop]
 
 

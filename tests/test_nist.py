@@ -151,8 +151,11 @@ def test_blocks_of_rows_train_as_the_whole_data(monkeypatch):
 
     monkeypatch.setattr(_whitening, "BLOCK_BYTES", 64 * 8 * X.shape[1])  # 64 rows a block
     monkeypatch.setattr("sklearn_kerasreg._estimator.Blocks", spy)
+    kept = KerasLinearRegressor(random_state=0).fit(X, y, sample_weight=w)
+    monkeypatch.setattr(_whitening, "WHOLE_BYTES", 0)  # whitened again each epoch
     blocked = KerasLinearRegressor(random_state=0).fit(X, y, sample_weight=w)
-    assert made[0].rows == 64 and made[0]._whole is None
-    np.testing.assert_allclose(blocked.coef_, whole.coef_, rtol=1e-9)
-    assert blocked.intercept_ == pytest.approx(whole.intercept_, rel=1e-9)
+    assert made[0].rows == 64 and made[0]._whole is not None and made[1]._whole is None
+    for fit in (kept, blocked):
+        np.testing.assert_allclose(fit.coef_, whole.coef_, rtol=1e-9)
+        assert fit.intercept_ == pytest.approx(whole.intercept_, rel=1e-9)
     np.testing.assert_allclose(blocked.coef_, LinearRegression(tol=0).fit(X, y, sample_weight=w).coef_, rtol=1e-7)
