@@ -44,8 +44,11 @@ class TrainResult:
     converged: bool = False
     diverged: bool = False
     stopped_by_callback: bool = False
-    #: Certified training: the smallest distance to the optimum that ``check`` measured.
+    #: Certified training: the smallest distance to the optimum that ``check`` measured,
+    #: or the one ``verify`` measured after the first step.
     certified: float = float("nan")
+    #: Whether ``verify`` certified the weights after the first step.
+    verified: bool = False
 
 
 class Trainer:
@@ -341,7 +344,7 @@ class Trainer:
 
     def train(
         self, X, y, sample_weight=None, validation=None, *, epochs, seed=0,
-        net=None, optimizer=None, callbacks=None, verbose=0, check=None,
+        net=None, optimizer=None, callbacks=None, verbose=0, check=None, verify=None,
     ):
         """Run up to ``epochs`` epochs on the data; return a :class:`TrainResult`.
 
@@ -363,6 +366,13 @@ class Trainer:
             with the weights and their full-batch gradient (lists of arrays,
             in ``trainable_variables`` order), returns their distance from
             the optimum.
+        verify : callable or None
+            Certified training only: called with the trainer's network after
+            the first step; if what it returns is within ``tol``, training
+            ends there with those weights. A step that lands on the optimum
+            then needs no second pass to say so. Only the first step is
+            verified: choosing among several noisy readings the first one
+            below ``tol`` would flatter the result.
         epochs : int
         seed : int
             Seeds the per-epoch shuffle (stateless: epoch ``e`` always uses the
@@ -421,6 +431,11 @@ class Trainer:
             if bool(self._diverged.numpy()):
                 result.diverged = True
                 break
+            if verify is not None and result.n_epochs == 1 and not bool(self._converged.numpy()):
+                result.certified = float(verify(self.net))
+                if result.certified <= self.tol:
+                    result.converged = result.verified = True
+                    break
             if bool(self._converged.numpy()):
                 result.converged = True
                 break
@@ -428,9 +443,11 @@ class Trainer:
                 result.stopped_by_callback = True
                 break
         cb.on_train_end()
-        if self.restore_best and np.isfinite(self._best.numpy()) and not result.diverged:
+        if result.verified:
+            pass  # the weights verify measured are the ones kept
+        elif self.restore_best and np.isfinite(self._best.numpy()) and not result.diverged:
             _copy(self._best_weights, self._weights)
-        if self.certified:
+        if self.certified and not result.verified:
             result.certified = float(self._best.numpy())
         self._store(net, optimizer)
         return result

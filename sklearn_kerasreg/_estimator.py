@@ -371,17 +371,29 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             warm, head, Ys, hidden, init_seed, plan, whitening, float(sample_weight.sum())
         )
 
-        result = self._train(plan, net, optimizer, loss_fn, callbacks, data, validation,
-                             shuffle_seed, functools.partial(certificate, whitening) if plan.certified else None)
-        model = self._export(net, whitening)
-        gap = result.certified
-        if plan.certified and np.isfinite(gap):
-            # Measured once more, as the exported model predicts, on the raw X.
-            (kernel,), (bias,) = _models.stack_weights(_models.dense_layers(model))
-            gap = max(gap, least_squares_gap(
+        def measured(layers):
+            """Distance of these Dense layers, folded as the exported model, to the optimum, on X."""
+            (kernel,), (bias,) = _models.fold_scaling(
+                *_models.stack_weights(layers), *whitening.scaling, transform=whitening.transform
+            )
+            return least_squares_gap(
                 X, Y, sample_weight, kernel, bias if self.fit_intercept else None, whitening,
                 self.alpha / sample_weight.sum(), threads,
-            ))
+            )
+
+        check = verify = None
+        if plan.certified:
+            check = functools.partial(certificate, whitening)
+
+            def verify(trained):
+                return measured(_models.dense_layers(trained))
+
+        result = self._train(plan, net, optimizer, loss_fn, callbacks, data, validation, shuffle_seed, check, verify)
+        model = self._export(net, whitening)
+        gap = result.certified
+        if plan.certified and np.isfinite(gap) and not result.verified:
+            # Measured once more, as the exported model predicts, on the raw X.
+            gap = max(gap, measured(_models.dense_layers(net)))
         self._diagnose(plan, result, lr0, whitening, gap)
         loss_curve = (self.loss_curve_ if warm else []) + result.loss
         val_curve = None
@@ -424,7 +436,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             )
         return scaling_only(moments, X.shape[1], self.fit_intercept, self.standardize)
 
-    def _train(self, plan, net, optimizer, loss_fn, callbacks, data, validation, seed, check):
+    def _train(self, plan, net, optimizer, loss_fn, callbacks, data, validation, seed, check, verify):
         """Train ``net`` on ``data`` as ``plan`` says, on a shared trainer where one fits."""
         settings = dict(
             batch_size=plan.batch_size, shuffle=self.shuffle, tol=plan.tol, n_iter_no_change=self.n_iter_no_change,
@@ -453,7 +465,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         with trainer_for(key, make_trainer) as trainer:
             return trainer.train(
                 *data, validation, epochs=self.epochs, seed=seed, net=net, optimizer=optimizer,
-                callbacks=callbacks, verbose=self.verbose, check=check,
+                callbacks=callbacks, verbose=self.verbose, check=check, verify=verify,
             )
 
     def _diagnose(self, plan, result, lr0, whitening, gap):

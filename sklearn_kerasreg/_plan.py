@@ -17,7 +17,7 @@ from ._whitening import MAX_WHITENED_FEATURES
 FLOAT32_ROWS = 131072
 #: Relative distance to the least-squares optimum, per coefficient, that
 #: tol="auto" asks of the certified single neuron. Full-batch gradient
-#: descent on whitened inputs gets there in two or three epochs when the
+#: descent on whitened inputs gets there in one to three epochs when the
 #: data allow it; float64 rounding stops NIST's hardest sets (Filip,
 #: Wampler5) near 1e-7, and the fit then says so.
 CERTIFIED_TOL = 1e-8
