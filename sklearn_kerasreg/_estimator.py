@@ -365,35 +365,24 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             head = data[0]
         validation = None
         if self.early_stopping:
-            validation = (whitening.inputs(Xv, plan.dtype), whitening.targets(Yv), mean_one(wv) if wv.sum() > 0 else None)
+            validation = (
+                whitening.inputs(Xv, plan.dtype), whitening.targets(Yv), mean_one(wv) if wv.sum() > 0 else None
+            )
 
         net, optimizer, loss_fn, callbacks, lr0 = self._network(
             warm, head, Ys, hidden, init_seed, plan, whitening, float(sample_weight.sum())
         )
 
-        def measured(layers):
-            """Distance of these Dense layers, folded as the exported model, to the optimum, on X."""
-            (kernel,), (bias,) = _models.fold_scaling(
-                *_models.stack_weights(layers), *whitening.scaling, transform=whitening.transform
-            )
-            return least_squares_gap(
-                X, Y, sample_weight, kernel, bias if self.fit_intercept else None, whitening,
-                self.alpha / sample_weight.sum(), threads,
-            )
-
         check = verify = None
         if plan.certified:
             check = functools.partial(certificate, whitening)
-
-            def verify(trained):
-                return measured(_models.dense_layers(trained))
-
+            verify = functools.partial(self._measure, X, Y, sample_weight, whitening, threads)
         result = self._train(plan, net, optimizer, loss_fn, callbacks, data, validation, shuffle_seed, check, verify)
         model = self._export(net, whitening)
         gap = result.certified
         if plan.certified and np.isfinite(gap) and not result.verified:
             # Measured once more, as the exported model predicts, on the raw X.
-            gap = max(gap, measured(_models.dense_layers(net)))
+            gap = max(gap, verify(net))
         self._diagnose(plan, result, lr0, whitening, gap)
         loss_curve = (self.loss_curve_ if warm else []) + result.loss
         val_curve = None
@@ -415,6 +404,16 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             self.history_["val_loss"] = list(val_curve)
         self.n_iter_ = result.n_epochs
         return self
+
+    def _measure(self, X, Y, sample_weight, whitening, threads, net):
+        """Distance of ``net``, folded as the exported model is, from the least-squares optimum, on ``X``."""
+        (kernel,), (bias,) = _models.fold_scaling(
+            *_models.stack_weights(_models.dense_layers(net)), *whitening.scaling, transform=whitening.transform
+        )
+        return least_squares_gap(
+            X, Y, sample_weight, kernel, bias if self.fit_intercept else None, whitening,
+            self.alpha / sample_weight.sum(), threads,
+        )
 
     def _validate(self, X, y, sample_weight, warm):
         """Checked float64 ``X``, 2-D ``Y`` and weights; nothing is split or built before this."""

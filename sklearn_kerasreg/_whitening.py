@@ -179,16 +179,18 @@ def fit_whitening(moments, n_features, *, fit_intercept, l2, X=None, sample_weig
     values, vectors = np.linalg.eigh(gram)
     top = max(values[-1], np.finfo(np.float64).tiny)
     if values[0] > top / GRAM_CONDITION or X is None:
-        keep = values > top * 1e-12
-        root = np.sqrt(values[keep])
-        transform, inverse = vectors[:, keep] / root, root[:, None] * vectors[:, keep].T
-        condition = float(np.sqrt(top / values[keep][0]))
+        # Singular values of the standardized design, and its right singular vectors.
+        sing, vt = np.sqrt(np.maximum(values[::-1], 0.0)), vectors[:, ::-1].T
+        keep = values[::-1] > top * 1e-12
     else:
-        r = _tsqr(X, sample_weight, base.x_mean, s, l2)
-        _, sing, vt = np.linalg.svd(r)
+        _, sing, vt = np.linalg.svd(_tsqr(X, sample_weight, base.x_mean, s, l2))
         keep = sing > sing[0] * max(X.shape) * np.finfo(np.float64).eps
-        transform, inverse = vt[keep].T / sing[keep], sing[keep, None] * vt[keep]
-        condition = float(sing[0] / sing[keep][-1])
+    if not keep.any():
+        # Only constant columns: centred and scaled they are all zero, so
+        # any transform leaves nothing but the intercept to train.
+        return Whitening(*base.scaling, transform=np.eye(p), inverse=np.eye(p))
+    transform, inverse = vt[keep].T / sing[keep], sing[keep, None] * vt[keep]
+    condition = float(sing[0] / sing[keep][-1])
     return Whitening(*base.scaling, transform=transform, inverse=inverse, condition=condition)
 
 
@@ -236,19 +238,17 @@ def relative_gap(standardized, step, unit, intercept, intercept_step, y_scale):
     in standardized units (``unit`` converts both to the caller's, so the
     ratios are the same in either). Each coefficient's step is divided by
     the coefficient, or by ``NEGLIGIBLE`` times the largest standardized
-    coefficient of its target if that is larger; the intercept's by the
+    coefficient of its target if that is larger (and at least by
+    ``NEGLIGIBLE ** 2``, for targets that no feature explains); the intercept's by the
     intercept, or ``NEGLIGIBLE`` target standard deviations. At most ``tol``
     means every coefficient and the intercept are within ``tol`` (relative)
     of the optimum.
     """
-    floor = NEGLIGIBLE * np.max(np.abs(standardized), axis=0, keepdims=True)
-    # All-zero coefficients (the start) are infinitely far in relative terms.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = np.abs(step) / np.maximum(np.abs(standardized), floor)
-        worst = float(np.max(np.where(np.isnan(ratios), np.inf, ratios)))
-        if intercept is not None:
-            scale = np.maximum(np.abs(intercept), NEGLIGIBLE * y_scale)
-            worst = max(worst, float(np.max(np.abs(intercept_step) / scale)))
+    floor = np.maximum(NEGLIGIBLE * np.max(np.abs(standardized), axis=0, keepdims=True), NEGLIGIBLE**2)
+    worst = float(np.max(np.abs(step) / np.maximum(np.abs(standardized), floor)))
+    if intercept is not None:
+        scale = np.maximum(np.abs(intercept), NEGLIGIBLE * y_scale)
+        worst = max(worst, float(np.max(np.abs(intercept_step) / scale)))
     return worst
 
 

@@ -159,3 +159,21 @@ def test_blocks_of_rows_train_as_the_whole_data(monkeypatch):
         np.testing.assert_allclose(fit.coef_, whole.coef_, rtol=1e-9)
         assert fit.intercept_ == pytest.approx(whole.intercept_, rel=1e-9)
     np.testing.assert_allclose(blocked.coef_, LinearRegression(tol=0).fit(X, y, sample_weight=w).coef_, rtol=1e-7)
+
+
+@pytest.mark.parametrize("case", ["constant target", "only constant columns", "more features than rows"])
+def test_degenerate_designs_fit_in_one_epoch_without_a_false_warning(case):
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(50, 3)), rng.normal(size=50)
+    if case == "constant target":
+        y = np.full(50, 3.0)
+    elif case == "only constant columns":
+        X = np.ones((50, 2))
+    else:
+        X = rng.normal(size=(10, 40))
+        y = y[:10]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        reg = KerasLinearRegressor(random_state=0).fit(X, y)
+    assert reg.n_iter_ == 1
+    np.testing.assert_allclose(reg.predict(X), LinearRegression().fit(X, y).predict(X), atol=1e-10)
