@@ -31,7 +31,7 @@ def _pool(threads):
         return _pools[threads]
 
 
-def _in_spans(work, n, threads):
+def in_spans(work, n, threads):
     """``work(start, stop)`` on consecutive spans of ``range(n)``, spread over threads; the results in order.
 
     NumPy's array operations release the GIL, so spans run in parallel.
@@ -107,7 +107,7 @@ def weighted_moments(A, w, cross=False, threads=1):
         return moments
 
     moments = (0.0, 0.0, 0.0)
-    for part in _in_spans(span, n, threads):
+    for part in in_spans(span, n, threads):
         if part[0] > 0:
             moments = merge_moments(moments, part)
     return moments
@@ -182,5 +182,5 @@ def standardized(X, mean, scale, dtype=np.float64, threads=1, transform=None, ou
                 block *= inverse
                 out[start:stop] = block @ transform
 
-    _in_spans(span, n, threads)
+    in_spans(span, n, threads)
     return out

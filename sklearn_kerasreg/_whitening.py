@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._data import CACHE_ROWS, _in_spans, aligned_empty, moments_to_stats, standardized
+from ._data import CACHE_ROWS, in_spans, aligned_empty, moments_to_stats, standardized
 
 #: Above this condition number of the standardized Gram matrix the transform
 #: comes from QR of the data instead: the Gram matrix's rounding error
@@ -280,7 +280,7 @@ def least_squares_gap(X, Y, sample_weight, coef, intercept, whitening, l2, threa
             total += residual.sum(axis=0)
         return grad, total
 
-    parts = _in_spans(span, X.shape[0], threads)
+    parts = in_spans(span, X.shape[0], threads)
     grad, total = sum(g for g, _ in parts), sum(t for _, t in parts)
     unit = y_scale[None, :] / x_scale[:, None]
     standardized = coef / unit
