@@ -443,9 +443,8 @@ class Trainer:
                 result.stopped_by_callback = True
                 break
         cb.on_train_end()
-        if result.verified:
-            pass  # the weights verify measured are the ones kept
-        elif self.restore_best and np.isfinite(self._best.numpy()) and not result.diverged:
+        # Verified weights are the ones verify measured; otherwise the best the monitor saw.
+        if not result.verified and self.restore_best and np.isfinite(self._best.numpy()) and not result.diverged:
             _copy(self._best_weights, self._weights)
         if self.certified and not result.verified:
             result.certified = float(self._best.numpy())
@@ -453,7 +452,8 @@ class Trainer:
         return result
 
     def _certified_epoch(self, blocks, check):
-        """One full-batch step, its gradient summed over ``blocks()``; then ``check`` it. The loss, as a list."""
+        """One full-batch step, its gradient summed over ``blocks()`` and given to ``check``
+        with the weights it was taken at. Returns the loss, as a one-element list."""
         import tensorflow as tf
 
         from ._fixes import no_graph_rewrites
