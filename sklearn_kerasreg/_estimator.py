@@ -43,11 +43,6 @@ from ._whitening import Blocks, certificate, fit_whitening, least_squares_gap, s
 _POSITIVE_ROUTED = ("optimizer__learning_rate", "loss__delta")
 
 
-def head_shape(blocks):
-    """Shapes and dtypes of a ``Blocks``' first block, which name its traced code."""
-    return [None if a is None else (a.shape[1:], a.dtype.str) for a in next(iter(blocks()))]
-
-
 def _is_routed(name):
     prefix, sep, _ = name.partition("__")
     return bool(sep) and prefix in ROUTING_PREFIXES
@@ -425,13 +420,19 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         cap_tensorflow_threads()
         return X, Y, sample_weight, y.ndim == 1
 
-    def _new_whitening(self, X, Y, sample_weight, plan, threads=1):
-        """How this data becomes the training network's: whitened, standardized or as it is."""
-        moments = weighted_moments((X, Y), sample_weight, cross=plan.whiten, threads=threads)
+    def _new_whitening(self, X, Y, sample_weight, plan, threads=1, moments=None):
+        """How this data becomes the training network's: whitened, standardized or as it is.
+
+        ``moments`` are those of all of a stream's chunks (``train_on_chunks``),
+        of which ``X`` is only the first: the QR fallback then has no data to use.
+        """
+        own = moments is None
+        if own:
+            moments = weighted_moments((X, Y), sample_weight, cross=plan.whiten, threads=threads)
         if plan.whiten:
             return fit_whitening(
                 moments, X.shape[1], fit_intercept=self.fit_intercept, l2=self.alpha / moments[0],
-                X=X, sample_weight=sample_weight,
+                X=X if own else None, sample_weight=sample_weight,
             )
         return scaling_only(moments, X.shape[1], self.fit_intercept, self.standardize)
 
@@ -446,7 +447,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         if self.model is None:
             if plan.certified:
                 # Blocks come in any number; their shapes vary only in rows.
-                shapes = [head_shape(data[0]), data[0].rows]
+                shapes = [data[0].signature, data[0].rows]
             else:
                 shapes = [None if a is None else (a.shape, a.dtype.str) for a in (*data, *(validation or ()))]
             key = program_key(net, optimizer, loss_fn, {**settings, "data": shapes}, callbacks)
@@ -593,14 +594,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
             self._y_1d = y.ndim == 1
             self._n_outputs = Y.shape[1]
             moments = self.__dict__.pop("_pending_moments", None)
-            if moments is None:
-                self._whitening = self._new_whitening(X, Y, sample_weight, plan)
-            elif plan.whiten:
-                self._whitening = fit_whitening(
-                    moments, X.shape[1], fit_intercept=self.fit_intercept, l2=self.alpha / moments[0]
-                )
-            else:
-                self._whitening = scaling_only(moments, X.shape[1], self.fit_intercept, self.standardize)
+            self._whitening = self._new_whitening(X, Y, sample_weight, plan, moments=moments)
         whitening = self._whitening
         trainer = getattr(self, "_stream", None)
         net_state = getattr(self, "_net", None)

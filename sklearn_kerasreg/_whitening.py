@@ -113,6 +113,11 @@ class Blocks:
         self.rows = max(64, BLOCK_BYTES // (8 * width) // 64 * 64)
         self._args = whitening, X, Ys, weights
         self._threads = threads
+        #: Trailing shapes and dtypes of a block's arrays: what its traced code depends on.
+        self.signature = [
+            None if a is None else (a.shape[1:], a.dtype.str)
+            for a in (np.empty((0, width), np.float64), Ys, weights)
+        ]
         whole = self.n_rows * width * 8 <= WHOLE_BYTES
         self._whole = whitening.inputs(X, threads=threads) if whole else None
         self._buffer = None if whole else aligned_empty((self.rows, width), np.float64)
