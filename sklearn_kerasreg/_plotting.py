@@ -10,6 +10,8 @@ from sklearn.base import clone
 from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 _INSTALL_HINT = 'pip install "sklearn_kerasreg[plot]"'
+#: Loss curves of at most this many epochs are drawn with a marker at each epoch.
+SHORT_CURVE = 50
 
 
 def _pyplot(caller):
@@ -115,6 +117,8 @@ class LossCurveDisplay:
             ``self``, with the artists stored.
         """
         plt = _pyplot(f"{type(self).__name__}.plot")
+        from matplotlib.ticker import MaxNLocator
+
         loss = np.asarray(self.loss_curve, dtype=float)
         val = None if self.validation_loss_curve is None else np.asarray(self.validation_loss_curve, float)
         if log_scale:
@@ -129,10 +133,13 @@ class LossCurveDisplay:
         if ax is None:
             _, ax = plt.subplots()
 
+        # A certified linear fit often takes one to three epochs: a line
+        # through one point draws nothing, so short curves get markers.
+        marker = {"marker": "o"} if loss.size <= SHORT_CURVE else {}
         self.line_ = ax.plot(
             np.arange(1, loss.size + 1),
             loss,
-            **_line_kwargs({"label": f"{prefix}training loss"}, line_kwargs),
+            **_line_kwargs({"label": f"{prefix}training loss", **marker}, line_kwargs),
         )[0]
         self.validation_line_ = None
         if val is not None:
@@ -140,7 +147,7 @@ class LossCurveDisplay:
                 np.arange(1, val.size + 1),
                 val,
                 **_line_kwargs(
-                    {"label": f"{prefix}validation loss", "linestyle": "--"}, validation_line_kwargs
+                    {"label": f"{prefix}validation loss", "linestyle": "--", **marker}, validation_line_kwargs
                 ),
             )[0]
         if log_scale:
@@ -149,6 +156,13 @@ class LossCurveDisplay:
         # when we know, since MLPRegressor's curve is in the targets' units.
         ylabel = "Loss (standardized units)" if self.standardized else "Loss"
         ax.set(xlabel="Epoch", ylabel=ylabel)
+        n_epochs = max(loss.size, 0 if val is None else val.size)
+        if n_epochs <= 10:
+            # Each epoch a tick, with room around a curve of one or two points.
+            ax.set_xticks(np.arange(1, n_epochs + 1))
+            ax.set_xlim(0.5, n_epochs + 0.5)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
 
         self.ax_ = ax

@@ -225,3 +225,16 @@ def test_sklearn_prediction_error_display(reg):
     X, y = _tutorial()
     disp = PredictionErrorDisplay.from_estimator(reg, X, y, kind="actual_vs_predicted")
     assert_allclose(disp.scatter_.get_offsets(), np.column_stack([reg.predict(X), y]))
+
+
+def test_loss_curve_of_one_epoch_is_visible(tutorial_data):
+    # The certified single neuron usually trains one epoch: a line through
+    # one point draws nothing, so short curves carry a marker per epoch.
+    reg = KerasLinearRegressor(random_state=0).fit(*tutorial_data)
+    assert reg.n_iter_ == 1
+    disp = LossCurveDisplay.from_estimator(reg)
+    assert disp.line_.get_marker() == "o"
+    assert_array_equal(disp.ax_.get_xticks(), [1])
+    long = LossCurveDisplay(np.linspace(2.0, 1.0, 200)).plot()
+    assert long.line_.get_marker() in ("None", None, "")
+    plt.close("all")
