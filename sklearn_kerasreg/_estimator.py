@@ -712,6 +712,9 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         if isinstance(optimizer, keras.optimizers.Optimizer):
             # A fresh copy, so that fitting never changes the instance passed.
             optimizer = type(optimizer).from_config(optimizer.get_config())
+        elif isinstance(optimizer, str):
+            # An unknown name goes to scikeras, which says what is wrong with it.
+            optimizer = _models.optimizer_class(optimizer) or optimizer
         params["optimizer"] = optimizer
         params["loss"] = _models.keras_loss(self.loss)
         if isinstance(self.loss, str):

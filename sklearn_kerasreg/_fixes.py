@@ -7,7 +7,6 @@ level, so that ``import sklearn_kerasreg`` stays fast.
 
 import contextlib
 import copy
-import itertools
 import random
 
 import numpy as np
@@ -142,35 +141,6 @@ def release_custom_gradients(tf_function):
         for node in nodes:
             if "_gradient_op_type" in node.attr:
                 registry.pop(node.attr["_gradient_op_type"].s.decode(), None)
-
-
-_kernel_releases = itertools.count(1)
-
-#: Clear the eager kernel cache once per this many released trainers.
-KERNEL_RELEASE_PERIOD = 16
-
-
-def release_eager_kernels():
-    """Drop TensorFlow's cache of instantiated eager kernels, every few calls.
-
-    TensorFlow 2.21: each call of a newly traced function caches kernels in
-    the eager context that outlive the function (measured here: about
-    0.37 MB per fit, growing without bound over a search's many fits, even
-    after :func:`release_custom_gradients`). This is the clearing
-    ``keras.backend.clear_session`` does, without its reset of Keras's
-    global state. Kernels in use by a running op are reference counted and
-    stay alive. Clearing costs the next fit about 35 ms to instantiate its
-    eager kernels again, so it happens once per ``KERNEL_RELEASE_PERIOD``
-    calls: the cache stays within a few megabytes at a few milliseconds a
-    fit. Remove when TensorFlow frees them.
-    """
-    if next(_kernel_releases) % KERNEL_RELEASE_PERIOD:
-        return
-    try:
-        from tensorflow.python.eager import context
-    except ImportError:
-        return
-    context.context().clear_kernel_cache()
 
 
 @contextlib.contextmanager

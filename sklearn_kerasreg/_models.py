@@ -222,6 +222,26 @@ def effective_linear(layers, kernels, biases):
     return coef, intercept
 
 
+def optimizer_class(name):
+    """The Keras optimizer class a name like ``"sgd"`` or ``"RMSprop"`` stands for, or None.
+
+    scikeras resolves a name by building a throwaway optimizer
+    (``keras.optimizers.get``), and each new optimizer's variables carry a
+    new name (``sgd_1/iteration``, ``sgd_2/...``) into the attributes of the
+    TensorFlow op that makes them; TensorFlow keeps one kernel per distinct
+    attribute set for the life of the process. Looking the class up by name
+    makes nothing.
+    """
+    import keras
+
+    classes = {
+        attr.lower(): cls
+        for attr, cls in vars(keras.optimizers).items()
+        if isinstance(cls, type) and issubclass(cls, keras.optimizers.Optimizer)
+    }
+    return classes.get(name.lower())
+
+
 def as_loss(loss):
     """A Keras ``Loss`` object (it takes ``sample_weight``) for whatever ``compile`` was given."""
     import keras

@@ -102,8 +102,6 @@ def trainer_for(key, make):
     With ``key=None`` the trainer is made for this fit alone. A run that
     raises drops its trainer too.
     """
-    from ._fixes import release_eager_kernels
-
     trainer = None
     if key is not None:
         with _lock:
@@ -114,10 +112,6 @@ def trainer_for(key, make):
         yield trainer
     finally:
         trainer.release()
-        # Every fit leaves kernels behind in TensorFlow's eager cache, from
-        # its trace or from building its network; this clears them every
-        # few fits.
-        release_eager_kernels()
     if key is not None:
         with _lock:
             # A twin made by another thread meanwhile gives way to this one.
