@@ -53,11 +53,14 @@ def draw_seeds(random_state):
 
 
 def split(X, Y, w, fraction, seed):
+    # At least one row on each side, as MLPRegressor(early_stopping=True)
+    # allows: a single validation row is a noisy monitor, but it is the
+    # user's choice of data and fraction.
     n_val = math.ceil(fraction * X.shape[0])
-    if n_val < 2 or X.shape[0] - n_val < 2:
+    if X.shape[0] - n_val < 1:
         raise ValueError(
-            f"validation_fraction={fraction} of {X.shape[0]} samples leaves too few samples to "
-            "train or validate on; use more data or set early_stopping=False."
+            f"validation_fraction={fraction} of {X.shape[0]} samples leaves no samples to "
+            "train on; lower validation_fraction, use more data or set early_stopping=False."
         )
     return train_test_split(X, Y, w, test_size=n_val, random_state=seed)
 
