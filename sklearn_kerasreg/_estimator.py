@@ -36,7 +36,7 @@ from ._fixes import (
 from ._pickling import picklable_state, unpickled_state
 from ._plan import make_plan
 from ._programs import program_key, trainer_for
-from ._runtime import cap_tensorflow_threads, data_threads
+from ._runtime import cap_tensorflow_threads, check_keras_backend, data_threads
 from ._whitening import Blocks, certificate, fit_whitening, least_squares_gap, scaling_only
 
 #: Routed parameters that must be a positive finite number when they are a number.
@@ -412,6 +412,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
 
     def _validate(self, X, y, sample_weight, warm):
         """Checked float64 ``X``, 2-D ``Y`` and weights; nothing is split or built before this."""
+        check_keras_backend()
         self._check_routed_params()
         X, y = validate_data(self, X, y, reset=not warm, multi_output=True, y_numeric=True, dtype=np.float64)
         if X.shape[0] < 2:
@@ -584,6 +585,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
 
     def _partial_fit(self, X, y, sample_weight):
         first = not hasattr(self, "model_")
+        check_keras_backend()
         self._check_routed_params()
         X, y = validate_data(self, X, y, reset=first, multi_output=True, y_numeric=True, dtype=np.float64)
         sample_weight, Y = self._check_weights_and_targets(X, y, sample_weight, warm=not first)

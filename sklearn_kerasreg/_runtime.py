@@ -1,4 +1,4 @@
-"""TensorFlow's thread pools: capped in worker processes before the first op runs.
+"""The TensorFlow runtime: the Keras backend it needs, and thread pools capped in worker processes.
 
 TensorFlow sizes its intra-op and inter-op thread pools to every core of the
 machine. In a search with ``n_jobs=2`` on two cores, each worker would then
@@ -14,8 +14,29 @@ import threading
 #: Overrides every other source when set to a positive integer.
 THREADS_ENV = "SKLEARN_KERASREG_TF_THREADS"
 
+#: The Keras backends this package trains on.
+SUPPORTED_BACKENDS = ("tensorflow",)
+
 _lock = threading.Lock()
 _applied = False
+
+
+def check_keras_backend():
+    """Raise a ``RuntimeError`` that says what to do if Keras runs on a backend we cannot train on.
+
+    The training loop is a TensorFlow graph; on another backend it failed
+    deep inside the trace (``Cannot convert a symbolic tf.Tensor``).
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend not in SUPPORTED_BACKENDS:
+        raise RuntimeError(
+            f"sklearn_kerasreg trains with TensorFlow, but Keras is running on the {backend!r} "
+            f"backend. Supported backends: {', '.join(map(repr, SUPPORTED_BACKENDS))}. Set the "
+            "environment variable KERAS_BACKEND=tensorflow before Keras is first imported (or "
+            '"backend" in ~/.keras/keras.json).'
+        )
 
 
 def thread_cap():

@@ -418,6 +418,38 @@ def test_importing_does_not_load_tensorflow():
     assert out.stdout.strip() == "False"
 
 
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_another_keras_backend_is_refused_before_any_work(monkeypatch, method, tutorial_data):
+    import keras
+
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    reg = KerasLinearRegressor(random_state=0)
+    before = reg.__dict__.copy()
+    with pytest.raises(RuntimeError, match="'jax' backend. Supported backends: 'tensorflow'. Set .*KERAS_BACKEND"):
+        getattr(reg, method)(*tutorial_data)
+    assert reg.__dict__ == before
+
+
+def test_a_process_on_the_jax_backend_gets_the_backend_error():
+    # The real thing: Keras imported with KERAS_BACKEND=jax (needs jax).
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    code = (
+        "import numpy as np\n"
+        "from sklearn_kerasreg import KerasLinearRegressor\n"
+        "try:\n"
+        "    KerasLinearRegressor().fit(np.arange(10.0).reshape(-1, 1), np.arange(10.0))\n"
+        "except RuntimeError as e:\n"
+        "    print(e)\n"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert "running on the 'jax' backend" in out.stdout
+
+
 def test_pandas_feature_names_and_integer_input():
     pd = pytest.importorskip("pandas")
     X, y = make_regression(120, 3, noise=1, random_state=0)
