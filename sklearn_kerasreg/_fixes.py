@@ -38,7 +38,11 @@ def carry_clone_state(source, new):
     from sklearn.base import clone
 
     if hasattr(source, "_metadata_request"):
-        new._metadata_request = clone(source._metadata_request)
+        request = source._metadata_request
+        # scikit-learn 1.9 clones the requests (their owner, the estimator
+        # itself, is shared); 1.6 to 1.8 deep-copy them (the owner is a name)
+        # and cannot clone them.
+        new._metadata_request = clone(request) if hasattr(request, "__sklearn_clone__") else copy.deepcopy(request)
     if hasattr(source, "_skl_callbacks"):
         new._skl_callbacks = source._skl_callbacks
     if hasattr(source, "_sklearn_output_config"):
@@ -78,29 +82,25 @@ def scikeras_build(model, params, X, y):
 
 @contextlib.contextmanager
 def global_seed_scope(seed):
-    """Seed every global random generator for the block, then restore them.
+    """Seed Python's and NumPy's global generators for the block, then put them back.
 
-    Only used around a user's own model builder, whose layers may draw from
-    Keras's global seed generator. Our own builders seed each initializer and
-    never need this.
+    Only used around a user's own model builder. Keras draws the seed of
+    every unseeded initializer and ``SeedGenerator`` (a dropout layer's, say)
+    from Python's ``random`` (Keras 3.4 to 3.15, ``make_default_seed``), so
+    this makes a builder's network repeatable; our own builders seed each
+    initializer and never need it. TensorFlow's global seed is left alone on
+    purpose: ``tf.random.set_seed`` clears TensorFlow's kernel cache, which
+    restarts every op-seeded random stream in the process, the caller's too.
     """
-    import keras
-    import tensorflow as tf
-    from keras.src.backend.common import global_state
-    from tensorflow.python.eager import context
-
     py_state = random.getstate()
     np_state = np.random.get_state()
-    tf_seed = context.global_seed()
-    keras_gen = global_state.get_global_attribute("global_seed_generator")
     try:
-        keras.utils.set_random_seed(seed)
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
         yield
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
-        tf.random.set_seed(tf_seed)
-        global_state.set_global_attribute("global_seed_generator", keras_gen)
 
 
 def tf_global_state():

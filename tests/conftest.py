@@ -31,6 +31,21 @@ def tf_global_state():
 
 
 @pytest.fixture
+def exact_linear_regression():
+    """``LinearRegression`` without a cut-off on small singular values, on every scikit-learn.
+
+    scikit-learn 1.7 added ``tol`` (default 1e-6, passed to ``lstsq`` as
+    ``cond``); before, ``lstsq`` ran at its own machine-precision default.
+    """
+    import inspect
+
+    from sklearn.linear_model import LinearRegression
+
+    exact = {"tol": 0} if "tol" in inspect.signature(LinearRegression).parameters else {}
+    return lambda **params: LinearRegression(**exact, **params)
+
+
+@pytest.fixture
 def tutorial_data():
     """The single-neuron tutorial's data: x = 0..50, y = x + 10 * U(0, 1)."""
     rng = np.random.RandomState(0)

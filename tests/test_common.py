@@ -18,7 +18,7 @@ CONFIGURATIONS = {
     "linear-huber": {"loss": "huber"},
     "linear-absolute-error": {"loss": "absolute_error"},
     "linear-minibatch": {"batch_size": 32},
-    "linear-adam": {"optimizer": "adam", "epochs": 300},
+    "linear-adam": {"optimizer": "adam"},
     "linear-rmsprop-class": {"optimizer": keras.optimizers.RMSprop},
     "linear-sgd-constant": {"optimizer": keras.optimizers.SGD(0.05), "learning_rate": "constant"},
     "linear-raw-inputs": {"standardize": False},

@@ -54,7 +54,7 @@ def test_tutorial_fit_reaches_1e4(tutorial_data):
 
 
 @pytest.mark.parametrize("n_features, weighted", [(5, False), (5, True), (3, False)])
-def test_large_data_trains_full_batch_to_the_certified_optimum(monkeypatch, n_features, weighted):
+def test_large_data_trains_full_batch_to_the_certified_optimum(monkeypatch, n_features, weighted, exact_linear_regression):
     # Whitened inputs make each full-batch step a Newton step: a few epochs
     # on all 150,000 rows land on the least-squares coefficients, and the
     # certificate, not the loss, says when.
@@ -76,7 +76,7 @@ def test_large_data_trains_full_batch_to_the_certified_optimum(monkeypatch, n_fe
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         reg = KerasLinearRegressor(random_state=0).fit(X, y, sample_weight=w)
-    ref = LinearRegression(tol=0).fit(X, y, sample_weight=w)
+    ref = exact_linear_regression().fit(X, y, sample_weight=w)
     (trainer,) = trainers
     assert trainer.certified and trainer.n_batches == 1
     assert reg.n_iter_ <= 5
@@ -285,6 +285,31 @@ def test_user_builder_is_trained_and_scaled(tutorial_data):
     assert relative_error(reg.coef_, ref.coef_) <= 1e-3
 
 
+def _unseeded_builder(meta, compile_kwargs):
+    import keras
+
+    model = keras.Sequential([
+        keras.Input((meta["n_features_in_"],)),
+        keras.layers.Dense(8, activation="relu"),  # an unseeded initializer
+        keras.layers.Dropout(0.2),  # an unseeded SeedGenerator
+        keras.layers.Dense(1),
+    ])
+    model.compile(**compile_kwargs)
+    return model
+
+
+def test_user_builder_is_repeatable_with_random_state_and_leaves_global_seeds_alone(tutorial_data):
+    X, y = tutorial_data
+    py_before, np_before = random.getstate(), np.random.get_state()[1].copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a, b, c = (KerasLinearRegressor(_unseeded_builder, epochs=20, random_state=s).fit(X, y) for s in (1, 1, 2))
+    assert np.array_equal(a.predict(X), b.predict(X))
+    assert not np.array_equal(a.predict(X), c.predict(X))
+    assert random.getstate() == py_before
+    assert np.array_equal(np.random.get_state()[1], np_before)
+
+
 def test_too_few_epochs_warn(tutorial_data):
     # Adam's steps are not Newton steps: three do not reach the optimum.
     with pytest.warns(ConvergenceWarning, match="epochs=3 ran out"):
@@ -293,7 +318,7 @@ def test_too_few_epochs_warn(tutorial_data):
         KerasLinearRegressor(hidden_layer_sizes=(4,), epochs=3, random_state=0).fit(*tutorial_data)
 
 
-def test_nearly_collinear_features_are_fitted_exactly():
+def test_nearly_collinear_features_are_fitted_exactly(exact_linear_regression):
     # Standardized, this design has a condition number of about 1e4; Adam
     # on standardized inputs stopped 1e-3 short of it and could only warn.
     rng = np.random.RandomState(0)
@@ -303,7 +328,7 @@ def test_nearly_collinear_features_are_fitted_exactly():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         reg = KerasLinearRegressor(random_state=0).fit(X, y)
-    ref = LinearRegression(tol=0).fit(X, y)
+    ref = exact_linear_regression().fit(X, y)
     np.testing.assert_allclose(reg.coef_, ref.coef_, rtol=1e-8)
     assert reg._whitening.condition > 1e3
 

@@ -56,7 +56,7 @@ BAD_INPUT = [
     ("sample_weight-negative", fit(X, y, _with(np.ones(51), 2, -1.0)), ValueError, "[Nn]egative.*sample_weight"),
     ("sample_weight-NaN", fit(X, y, _with(np.ones(51), 2, np.nan)), ValueError, "sample_weight contains NaN"),
     ("sample_weight-length", fit(X, y, np.ones(10)), ValueError, "sample_weight.shape"),
-    ("sample_weight-all-zero", fit(X, y, np.zeros(51)), ValueError, "[Ss]ample weights must contain"),
+    ("sample_weight-all-zero", fit(X, y, np.zeros(51)), ValueError, "[Ss]ample weights must contain|sample_weight sums to zero"),
     ("epochs-string", fit(X, y, epochs="10"), TypeError, "'epochs' parameter"),
     ("batch_size-zero", fit(X, y, batch_size=0), ValueError, "'batch_size' parameter"),
     ("alpha-negative", fit(X, y, alpha=-1.0), ValueError, "'alpha' parameter"),
@@ -106,7 +106,7 @@ def test_bad_input_is_rejected_with_a_named_problem(call, error, match, fitted):
     assert np.array_equal(fitted.predict(X), before)
 
 
-def _draws(generator):
+def _draws(generator, seed_generator):
     """Three draws from each of the caller's own random streams."""
     import keras
     import tensorflow as tf
@@ -115,7 +115,8 @@ def _draws(generator):
         "tf op-seeded": [float(tf.random.uniform([], seed=7)) for _ in range(3)],
         "tf global-seeded": [float(tf.random.uniform([])) for _ in range(3)],
         "tf.random.Generator": generator.uniform([3]).numpy().tolist(),
-        "keras SeedGenerator": [float(keras.random.uniform(())) for _ in range(3)],
+        "keras global SeedGenerator": [float(keras.random.uniform(())) for _ in range(3)],
+        "keras SeedGenerator": [float(keras.random.uniform((), seed=seed_generator)) for _ in range(3)],
         "numpy": np.random.uniform(size=3).tolist(),
     }
 
@@ -125,23 +126,38 @@ def _streams_after(between, tf_seed=0):
     import keras
     import tensorflow as tf
 
+    from keras.src.backend.common import global_state
+
     keras.utils.set_random_seed(tf_seed)
-    generator = tf.random.Generator.from_seed(tf_seed)
-    _draws(generator)
+    # Keras 3.4's set_random_seed keeps an existing global SeedGenerator.
+    global_state.set_global_attribute("global_seed_generator", None)
+    generators = tf.random.Generator.from_seed(tf_seed), keras.random.SeedGenerator(tf_seed)
+    _draws(*generators)
     between()
-    return _draws(generator)
+    return _draws(*generators)
+
+
+def _two_layer_builder(meta, compile_kwargs):
+    import keras
+
+    model = keras.Sequential([keras.Input((meta["n_features_in_"],)), keras.layers.Dense(4), keras.layers.Dense(1)])
+    model.compile(**compile_kwargs)
+    return model
 
 
 def test_fits_leave_the_callers_random_streams_where_they_were(tf_global_state):
     # Op-seeded TensorFlow streams live in TensorFlow's eager kernel cache;
     # clearing it for the whole process restarts them (a fit used to, every
-    # 16 fits). Linear and MLP fits, each with its own trace.
+    # 16 fits), and so does seeding TensorFlow around a user's builder.
+    # Linear, MLP and user-built networks, each with its own trace.
     def forty_fits():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             for i in range(40):
                 hidden = (4,) if i % 4 == 3 else ()
-                KerasLinearRegressor(hidden_layer_sizes=hidden, epochs=20, random_state=i).fit(
+                # A user's builder is seeded differently from ours (_fixes.global_seed_scope).
+                model = _two_layer_builder if i % 8 == 5 else None
+                KerasLinearRegressor(model, hidden_layer_sizes=hidden, epochs=20, random_state=i).fit(
                     X[: 30 + i], y[: 30 + i]
                 )
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import sklearn
 from joblib import Parallel, delayed
+from sklearn.base import clone
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.datasets import make_regression
 from sklearn.ensemble import StackingRegressor, VotingRegressor
@@ -223,7 +224,9 @@ def test_sample_weight_is_routed_through_a_pipeline_in_a_search(metadata_routing
     scaler = FunctionTransformer()  # stateless: the weighted fit is then a plain weighted regression
     reg = KerasLinearRegressor(random_state=0).set_fit_request(sample_weight=True)
     reg.set_score_request(sample_weight=True)
-    search = GridSearchCV(Pipeline([("f", scaler), ("reg", reg)]), {"reg__alpha": [0.0]}, cv=2)
+    # scikit-learn 1.6 asks for the Pipeline's own score request too (Ridge alike).
+    pipe = Pipeline([("f", scaler), ("reg", reg)]).set_score_request(sample_weight=True)
+    search = GridSearchCV(pipe, {"reg__alpha": [0.0]}, cv=2)
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # a failed (NaN) score is a warning
         search.fit(X, y, sample_weight=weights)
@@ -232,6 +235,15 @@ def test_sample_weight_is_routed_through_a_pipeline_in_a_search(metadata_routing
     reference = LinearRegression().fit(X[kept], y[kept])
     np.testing.assert_allclose(search.best_estimator_["reg"].coef_, reference.coef_, rtol=2e-3,
                                atol=2e-3 * np.abs(reference.coef_).max())
+
+
+def test_clone_carries_metadata_requests_and_keeps_them_apart(metadata_routing):
+    # scikit-learn 1.6 to 1.8 cannot clone a MetadataRequest; the copy must still work there.
+    reg = KerasLinearRegressor(alpha=0.5).set_fit_request(sample_weight=True)
+    copy = clone(reg)
+    assert copy.get_metadata_routing().fit.requests["sample_weight"] is True
+    copy.set_fit_request(sample_weight=False)
+    assert reg.get_metadata_routing().fit.requests["sample_weight"] is True
 
 
 def test_unrequested_sample_weight_is_an_error_under_routing(metadata_routing, data):
