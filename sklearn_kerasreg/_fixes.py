@@ -7,22 +7,70 @@ level, so that ``import sklearn_kerasreg`` stays fast.
 
 import contextlib
 import copy
+import functools
 import random
 
 import numpy as np
 
-# scikit-learn >= 1.3 ships ``_fit_context`` (private, but it is how every
-# scikit-learn estimator validates its parameters once per fit).
-from sklearn.base import _fit_context  # noqa: F401
-
 # The parameter-constraint types every scikit-learn estimator uses; private
-# in scikit-learn 1.9 (``sklearn.utils._param_validation``).
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions  # noqa: F401
+# in scikit-learn 1.6 to 1.9 (``sklearn.utils._param_validation``), and with
+# no public equivalent: ``_parameter_constraints`` is written in them.
+from sklearn.utils._param_validation import (  # noqa: F401
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 
-# ``validate_data`` is public since scikit-learn 1.6; ``_check_sample_weight``
-# is still private in 1.9.
-from sklearn.utils.validation import _check_sample_weight as check_sample_weight  # noqa: F401
-from sklearn.utils.validation import validate_data  # noqa: F401
+# ``validate_data`` is public since scikit-learn 1.6, the declared floor.
+from sklearn.utils.validation import check_array, validate_data  # noqa: F401
+
+#: What a private name that moved or went away raises.
+GONE = (ImportError, AttributeError, TypeError)
+
+
+def _own_fit_context(*, prefer_skip_nested_validation):
+    """``sklearn.base._fit_context`` without its nested-validation switch: validate, then fit."""
+
+    def decorate(fit):
+        @functools.wraps(fit)
+        def fit_with_validation(estimator, *args, **kwargs):
+            validate_params(estimator)
+            return fit(estimator, *args, **kwargs)
+
+        return fit_with_validation
+
+    return decorate
+
+
+try:
+    # Private since scikit-learn 1.3; how every scikit-learn estimator
+    # validates its parameters once per fit and skips it in nested calls.
+    from sklearn.base import _fit_context
+except ImportError:
+    _fit_context = _own_fit_context
+
+
+def _own_check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=False):
+    """What ``sklearn.utils.validation._check_sample_weight`` does for this package, in public API."""
+    n_samples = X.shape[0]
+    if sample_weight is None:
+        return np.ones(n_samples, dtype=dtype)
+    if np.ndim(sample_weight) == 0:
+        sample_weight = np.full(n_samples, sample_weight, dtype=dtype)
+    sample_weight = check_array(sample_weight, ensure_2d=False, dtype=dtype, input_name="sample_weight")
+    if sample_weight.shape != (n_samples,):
+        raise ValueError(f"sample_weight.shape == {sample_weight.shape}, expected {(n_samples,)}!")
+    if ensure_non_negative and np.any(sample_weight < 0):
+        raise ValueError("Negative values in data passed to sample_weight")
+    return sample_weight
+
+
+try:
+    # Private in scikit-learn 1.6 to 1.9.
+    from sklearn.utils.validation import _check_sample_weight as check_sample_weight
+except ImportError:
+    check_sample_weight = _own_check_sample_weight
 
 
 def carry_clone_state(source, new):
@@ -68,6 +116,10 @@ def scikeras_build(model, params, X, y):
     TensorFlow op determinism for the whole process (scikeras 0.13 bug).
 
     Returns the compiled model and the list of fit callbacks.
+
+    ``_ensure_compiled_model`` and ``_fit_callbacks`` are scikeras's private
+    names, with no fallback: scikeras was archived at 0.13.0, its last
+    release, so ``pyproject.toml`` pins ``scikeras<0.14`` and they cannot move.
     """
     from scikeras.wrappers import KerasRegressor
 
@@ -103,18 +155,11 @@ def global_seed_scope(seed):
         np.random.set_state(np_state)
 
 
-def tf_global_state():
-    """A snapshot of TensorFlow/Keras global switches, to check nothing leaked."""
-    import keras
-    from tensorflow.python.eager import context
-    from tensorflow.python.framework import config
+def _gradient_registry():
+    """TensorFlow's global dictionary of registered gradient functions (private, TensorFlow 2.16 to 2.21)."""
+    from tensorflow.python.framework import ops
 
-    return {
-        # No public getter for op determinism in TensorFlow 2.21.
-        "op_determinism": config.is_op_determinism_enabled(),
-        "tf_global_seed": context.global_seed(),
-        "floatx": keras.backend.floatx(),
-    }
+    return ops._gradient_registry._registry
 
 
 def release_custom_gradients(tf_function):
@@ -129,18 +174,27 @@ def release_custom_gradients(tf_function):
     never differentiated, so once training is over the entries can go. Only
     the names that this function's own graphs refer to are removed, so other
     threads' functions are untouched. Remove when TensorFlow frees them.
-    """
-    from tensorflow.python.framework import ops
 
-    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
-    if registry is None:
+    Without TensorFlow's private registry or its list of a function's
+    traces, nothing is released: a long search then grows by the traces.
+    """
+    try:
+        registry, concretes = _gradient_registry(), tf_function._list_all_concrete_functions()
+    except GONE:
         return
-    for concrete in tf_function._list_all_concrete_functions():
+    for concrete in concretes:
         graph_def = concrete.graph.as_graph_def()
         nodes = [*graph_def.node, *(n for f in graph_def.library.function for n in f.node_def)]
         for node in nodes:
             if "_gradient_op_type" in node.attr:
                 registry.pop(node.attr["_gradient_op_type"].s.decode(), None)
+
+
+def _safe_mode_scope():
+    """Keras's ``SafeModeScope`` class (private, Keras 3.4 to 3.15)."""
+    from keras.src.saving.serialization_lib import SafeModeScope
+
+    return SafeModeScope
 
 
 @contextlib.contextmanager
@@ -151,16 +205,32 @@ def keras_safe_mode(enabled=True):
     process-wide ``keras.config.enable_unsafe_deserialization()`` switch
     (Keras 3.15, ``serialization_lib.deserialize_keras_object``); the scope
     Keras itself uses to propagate the flag takes precedence over both.
+    Without that private scope the block runs as it is: ``load_model``'s
+    own ``safe_mode`` argument then decides, and ``_persistence`` refuses
+    files with code-running layers before Keras sees them anyway.
     """
-    from keras.src.saving.serialization_lib import SafeModeScope
-
-    with SafeModeScope(enabled):
+    try:
+        scope = _safe_mode_scope()(enabled)
+    except GONE:
+        scope = contextlib.nullcontext()
+    with scope:
         yield
 
 
 def validate_params(estimator):
-    """Check ``estimator``'s parameters against its ``_parameter_constraints``."""
-    estimator._validate_params()
+    """Check ``estimator``'s parameters against its ``_parameter_constraints``.
+
+    ``BaseEstimator._validate_params`` is private; without it, the function
+    it calls (from the constraints' own module) does the same.
+    """
+    try:
+        validate = estimator._validate_params
+    except AttributeError:
+        validate_parameter_constraints(
+            estimator._parameter_constraints, estimator.get_params(deep=False), caller_name=type(estimator).__name__
+        )
+    else:
+        validate()
 
 
 def tensor_over(array):
@@ -175,17 +245,23 @@ def tensor_over(array):
     tensor keeps the array alive. Without the private constructor it falls
     back to the copying public path.
     """
-    import tensorflow as tf
-
     try:
-        from tensorflow.python.eager import context
-        from tensorflow.python.framework import ops
+        return _eager_tensor(array)
+    except GONE:
+        import tensorflow as tf
 
-        ctx = context.context()
-        ctx.ensure_initialized()
-        return ops.EagerTensor(array, ctx.device_name, tf.as_dtype(array.dtype).as_datatype_enum)
-    except (ImportError, AttributeError):
         return tf.convert_to_tensor(array)
+
+
+def _eager_tensor(array):
+    """An ``EagerTensor`` made by its private constructor (TensorFlow 2.16 to 2.21)."""
+    import tensorflow as tf
+    from tensorflow.python.eager import context
+    from tensorflow.python.framework import ops
+
+    ctx = context.context()
+    ctx.ensure_initialized()
+    return ops.EagerTensor(array, ctx.device_name, tf.as_dtype(array.dtype).as_datatype_enum)
 
 
 @contextlib.contextmanager
@@ -199,19 +275,11 @@ def no_graph_rewrites():
     ``context.function_call_options``, thread-local), and a function keeps
     the options it was first instantiated with only if every later call
     passes the same, so every call of a trainer's functions goes through
-    here.
+    here. Without the private options, functions run with the rewrites.
     """
     try:
-        from tensorflow.core.protobuf import config_pb2
-        from tensorflow.python.eager import context
-
-        ctx = context.context()
-        before = ctx.function_call_options
-        config = config_pb2.ConfigProto()
-        config.ParseFromString(before.config_proto_serialized)
-        config.graph_options.rewrite_options.disable_meta_optimizer = True
-        options = context.FunctionCallOptions(executor_type=before.executor_type, config_proto=config)
-    except (ImportError, AttributeError):
+        ctx, before, options = _call_options_without_rewrites()
+    except GONE:
         yield
         return
     ctx.function_call_options = options
@@ -219,3 +287,16 @@ def no_graph_rewrites():
         yield
     finally:
         ctx.function_call_options = before
+
+
+def _call_options_without_rewrites():
+    """The eager context, its current call options, and those options without Grappler (private)."""
+    from tensorflow.core.protobuf import config_pb2
+    from tensorflow.python.eager import context
+
+    ctx = context.context()
+    before = ctx.function_call_options
+    config = config_pb2.ConfigProto()
+    config.ParseFromString(before.config_proto_serialized)
+    config.graph_options.rewrite_options.disable_meta_optimizer = True
+    return ctx, before, context.FunctionCallOptions(executor_type=before.executor_type, config_proto=config)

@@ -8,13 +8,31 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture
 def tf_global_state():
+    """A snapshot of TensorFlow/Keras global switches, to check nothing leaked."""
+    import keras
+    from tensorflow.python.eager import context
+    from tensorflow.python.framework import config
+
+    return {
+        # No public getter for op determinism in TensorFlow 2.21.
+        "op_determinism": config.is_op_determinism_enabled(),
+        "tf_global_seed": context.global_seed(),
+        "floatx": keras.backend.floatx(),
+    }
+
+
+@pytest.fixture(name="tf_global_snapshot")
+def tf_global_snapshot_fixture():
+    """:func:`tf_global_state`, to take a snapshot again inside a test."""
+    return tf_global_state
+
+
+@pytest.fixture(name="tf_global_state")
+def restored_tf_global_state():
     """Restore every TensorFlow/Keras global switch a test may flip."""
     import keras
     import tensorflow as tf
-
-    from sklearn_kerasreg._fixes import tf_global_state
 
     before = tf_global_state()
     py_state, np_state = random.getstate(), np.random.get_state()
@@ -81,3 +99,17 @@ def run_in_threads():
         return results
 
     return run
+
+
+def pytest_report_header(config):
+    """The versions this run tests (CI runs the newest and the declared floors)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ("numpy", "scikit-learn", "tensorflow", "keras", "scikeras", "jax")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            pass
+    return "versions: " + ", ".join(found)

@@ -201,13 +201,11 @@ def test_reproducible_in_joblib_workers():
         assert np.array_equal(kernel, here[1])
 
 
-def test_fit_leaves_global_state_alone(tf_global_state, tutorial_data):
-    from sklearn_kerasreg._fixes import tf_global_state as snapshot
-
+def test_fit_leaves_global_state_alone(tf_global_state, tf_global_snapshot, tutorial_data):
     py_before, np_before = random.getstate(), np.random.get_state()
     KerasLinearRegressor(random_state=0).fit(*tutorial_data)
     KerasLinearRegressor(random_state=None).fit(*tutorial_data)
-    assert snapshot() == tf_global_state
+    assert tf_global_snapshot() == tf_global_state
     assert random.getstate() == py_before
     np_after = np.random.get_state()
     assert np_after[0] == np_before[0] and np.array_equal(np_after[1], np_before[1])
