@@ -126,8 +126,9 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
     n_iter_no_change : int, default=10
         Epochs in a row without an improvement of ``tol`` that form a stall.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data and monitor its loss
-        instead of the training loss; the best weights on it are kept.
+        Hold out ``validation_fraction`` of the data (or use the ``X_val``,
+        ``y_val`` given to ``fit``) and monitor its loss instead of the
+        training loss; the best weights on it are kept.
     validation_fraction : float, default=0.1
     standardize : bool, default=True
         Standardize (for the single neuron: whiten) inputs and targets for
@@ -303,7 +304,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
 
     # -- fit -----------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Train the network on ``X`` and ``y``.
 
         Parameters
@@ -312,13 +313,24 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; the loss is their weighted average.
+        X_val : array-like of shape (n_val, n_features), default=None
+            Validation data for early stopping, monitored instead of holding
+            out ``validation_fraction`` of ``X`` (which would leak in a time
+            series, or waste a validation set you already have). Needs
+            ``y_val`` and ``early_stopping=True``. In a ``Pipeline``,
+            ``Pipeline(..., transform_input=["X_val"])`` (scikit-learn 1.7 and
+            later) transforms it as ``X``; with metadata routing, request it
+            with ``set_fit_request(X_val=True, y_val=True)``.
+        y_val : array-like of shape (n_val,) or (n_val, n_targets), default=None
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation loss.
 
         Returns
         -------
         self : KerasLinearRegressor
         """
         with self._unchanged_on_error(continues_training=self.warm_start):
-            self._fit(X, y, sample_weight)
+            self._fit(X, y, sample_weight, (X_val, y_val, sample_weight_val))
         return self
 
     @contextlib.contextmanager
@@ -337,13 +349,13 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
                 self.__dict__.pop("_stream", None)
             raise
 
-    def _fit(self, X, y, sample_weight):
+    def _fit(self, X, y, sample_weight, given_validation):
         warm = self.warm_start and hasattr(self, "model_")
         X, Y, sample_weight, y_1d = self._validate(X, y, sample_weight, warm)
+        Xv, Yv, wv = self._validate_validation(*given_validation, Y.shape[1])
         init_seed, shuffle_seed, split_seed = draw_seeds(self.random_state)
         hidden = self._check_hidden_layer_sizes()
-        Xv = Yv = wv = None
-        if self.early_stopping:
+        if self.early_stopping and Xv is None:
             X, Xv, Y, Yv, sample_weight, wv = split(X, Y, sample_weight, self.validation_fraction, split_seed)
         plan = make_plan(self.get_params(), hidden, X.shape[0], X.shape[1], Y.shape[1])
         threads = data_threads()
@@ -420,6 +432,31 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         sample_weight, Y = self._check_weights_and_targets(X, y, sample_weight, warm)
         cap_tensorflow_threads()
         return X, Y, sample_weight, y.ndim == 1
+
+    def _validate_validation(self, X_val, y_val, sample_weight_val, n_outputs):
+        """``X_val``, ``y_val`` and their weights checked like the training data, or three Nones."""
+        if X_val is None and y_val is None:
+            if sample_weight_val is not None:
+                raise ValueError("sample_weight_val is given without X_val and y_val.")
+            return None, None, None
+        if X_val is None or y_val is None:
+            given, missing = ("X_val", "y_val") if y_val is None else ("y_val", "X_val")
+            raise ValueError(f"{given} is given but {missing} is not; pass both.")
+        if not self.early_stopping:
+            raise ValueError(
+                "X_val and y_val are only used for early stopping, which is off; set "
+                "early_stopping=True to monitor them."
+            )
+        try:
+            X_val, y_val = validate_data(
+                self, X_val, y_val, reset=False, multi_output=True, y_numeric=True, dtype=np.float64
+            )
+            weights, Y_val = self._check_weights_and_targets(X_val, y_val, sample_weight_val, warm=False)
+        except ValueError as exc:
+            raise ValueError(f"Invalid validation data (X_val, y_val, sample_weight_val): {exc}") from None
+        if Y_val.shape[1] != n_outputs:
+            raise ValueError(f"y_val has {Y_val.shape[1]} target(s) but y has {n_outputs}.")
+        return X_val, Y_val, weights
 
     def _new_whitening(self, X, Y, sample_weight, plan, threads=1, moments=None):
         """How this data becomes the training network's: whitened, standardized or as it is.
