@@ -6,6 +6,7 @@ Importing this package does not import TensorFlow; it loads on the first fit.
 from ._compare import Comparison, compare_to_linear_regression
 from ._datasets import load_tutorial
 from ._estimator import KerasLinearRegressor
+from ._onnx import register_onnx_converter
 from ._persistence import load_estimator, save_estimator
 from ._plotting import LossCurveDisplay, RegressionLineDisplay
 from ._streaming import train_on_chunks
@@ -21,6 +22,7 @@ __all__ = [
     "compare_to_linear_regression",
     "load_estimator",
     "load_tutorial",
+    "register_onnx_converter",
     "save_estimator",
     "train_on_chunks",
 ]

@@ -802,7 +802,11 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         kernels, biases = _models.fold_scaling(
             *_models.stack_weights(layers), *whitening.scaling, transform=whitening.transform
         )
-        return _models.folded_model(layers, kernels, biases)
+        model = _models.folded_model(layers, kernels, biases)
+        # Keras exports (model_.export(path, format="onnx")) only a model
+        # that has been called once.
+        model(np.zeros((1, kernels[0].shape[0])), training=False)
+        return model
 
     # -- prediction and fitted attributes --------------------------------
     def predict(self, X):
