@@ -13,6 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from . import _models
+from ._callbacks import epoch_tasks
 from ._data import (
     BLOCK_ROWS,
     draw_seeds,
@@ -23,6 +24,7 @@ from ._data import (
 from ._engine import Trainer
 from ._fixes import (
     ROUTING_PREFIXES,
+    CallbackSupportMixin,
     HasMethods,
     Interval,
     StrOptions,
@@ -30,8 +32,10 @@ from ._fixes import (
     carry_clone_state,
     check_sample_weight,
     global_seed_scope,
+    has_sklearn_callbacks,
     scikeras_build,
     validate_data,
+    with_callbacks,
 )
 from ._pickling import picklable_state, unpickled_state
 from ._plan import make_plan
@@ -42,13 +46,16 @@ from ._whitening import Blocks, certificate, fit_whitening, least_squares_gap, s
 #: Routed parameters that must be a positive finite number when they are a number.
 _POSITIVE_ROUTED = ("optimizer__learning_rate", "loss__delta")
 
+#: What scikit-learn's callback machinery keeps on the estimator during a fit.
+_CALLBACK_STATE = ("_callback_fit_ctx", "_skl_callbacks_to_teardown")
+
 
 def _is_routed(name):
     prefix, sep, _ = name.partition("__")
     return bool(sep) and prefix in ROUTING_PREFIXES
 
 
-class KerasLinearRegressor(RegressorMixin, BaseEstimator):
+class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
     """Linear regression, or an MLP, learned by a Keras network.
 
     With the default ``hidden_layer_sizes=()`` the network is one ``Dense``
@@ -303,6 +310,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         self.__dict__.update(unpickled_state(self, state))
 
     # -- fit -----------------------------------------------------------
+    @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Train the network on ``X`` and ``y``.
@@ -340,8 +348,11 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         try:
             yield
         except BaseException:
+            # scikit-learn's with_callbacks tears the callbacks down after us.
+            callback_state = {k: v for k, v in self.__dict__.items() if k in _CALLBACK_STATE}
             self.__dict__.clear()
             self.__dict__.update(before)
+            self.__dict__.update(callback_state)
             if continues_training:
                 # The training network may have taken steps before the error;
                 # the next call rebuilds it from model_, which did not change.
@@ -353,6 +364,10 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         warm = self.warm_start and hasattr(self, "model_")
         X, Y, sample_weight, y_1d = self._validate(X, y, sample_weight, warm)
         Xv, Yv, wv = self._validate_validation(*given_validation, Y.shape[1])
+        # The fit is the root task, each epoch a subtask (scikit-learn callbacks).
+        tasks = self._init_callback_context(max_subtasks=self.epochs)
+        metadata = {"sample_weight": sample_weight}
+        tasks.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
         init_seed, shuffle_seed, split_seed = draw_seeds(self.random_state)
         hidden = self._check_hidden_layer_sizes()
         if self.early_stopping and Xv is None:
@@ -384,7 +399,15 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         if plan.certified:
             check = functools.partial(certificate, whitening)
             verify = functools.partial(self._measure, X, Y, sample_weight, whitening, threads)
-        result = self._train(plan, net, optimizer, loss_fn, callbacks, data, validation, shuffle_seed, check, verify)
+        fit_callbacks = callbacks
+        if has_sklearn_callbacks(self):
+            def fitted_attributes(trained, n_epochs):
+                return self._fitted_attributes(trained, whitening, y_1d, Y.shape[1], n_epochs)
+
+            fit_callbacks = [*callbacks, epoch_tasks(self, tasks, X, y, metadata, fitted_attributes)]
+        result = self._train(
+            plan, net, optimizer, loss_fn, fit_callbacks, data, validation, shuffle_seed, check, verify
+        )
         model = self._export(net, whitening)
         gap = result.certified
         if plan.certified and np.isfinite(gap) and not result.verified:
@@ -410,7 +433,15 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         if val_curve is not None:
             self.history_["val_loss"] = list(val_curve)
         self.n_iter_ = result.n_epochs
+        tasks.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=metadata, reconstruction_attributes={})
         return self
+
+    def _fitted_attributes(self, net, whitening, y_1d, n_outputs, n_epochs):
+        """What makes a copy of this estimator predict as ``net`` does, after ``n_epochs`` epochs."""
+        return {
+            "model_": self._export(net, whitening), "_whitening": whitening, "_y_1d": y_1d,
+            "_n_outputs": n_outputs, "n_iter_": n_epochs,
+        }
 
     def _measure(self, X, Y, sample_weight, whitening, threads, net):
         """Distance of ``net``, folded as the exported model is, from the least-squares optimum, on ``X``."""
@@ -565,6 +596,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         return sample_weight, Y
 
     # -- partial_fit -----------------------------------------------------
+    @with_callbacks
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch on a chunk of data, keeping the optimizer's state.
@@ -628,6 +660,10 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         sample_weight, Y = self._check_weights_and_targets(X, y, sample_weight, warm=not first)
         cap_tensorflow_threads()
         hidden = self._check_hidden_layer_sizes()
+        # Each call, one epoch over a chunk, is a task of its own (scikit-learn callbacks).
+        task = self._init_callback_context(task_name="partial_fit")
+        metadata = {"sample_weight": sample_weight}
+        task.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
         plan = make_plan(self.get_params(), hidden, X.shape[0], X.shape[1], Y.shape[1], stream=True)
         if first:
             self._y_1d = y.ndim == 1
@@ -671,6 +707,7 @@ class KerasLinearRegressor(RegressorMixin, BaseEstimator):
         self.validation_loss_curve_ = None
         self.history_ = {"loss": list(self.loss_curve_)}
         self.n_iter_ = getattr(self, "n_iter_", 0) + 1
+        task.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=metadata, reconstruction_attributes={})
         return self
 
     def _set_stream_moments(self, moments):

@@ -73,6 +73,44 @@ except ImportError:
     check_sample_weight = _own_check_sample_weight
 
 
+class _NoCallbackContext:
+    """What a callback context does when there are no callbacks: nothing, and never stops."""
+
+    def subcontext(self, *args, **kwargs):
+        return self
+
+    def call_on_fit_task_begin(self, **kwargs):
+        return False
+
+    def call_on_fit_task_end(self, **kwargs):
+        return False
+
+
+try:
+    # scikit-learn 1.9's callback API (SLEP023, experimental): set_callbacks,
+    # fit tasks and subtasks, ProgressBar. Checked against 1.9.1.
+    from sklearn.callback import CallbackSupportMixin, with_callbacks
+except ImportError:
+
+    class CallbackSupportMixin:
+        """Before scikit-learn 1.9: no ``set_callbacks``, and a context that does nothing."""
+
+        def _init_callback_context(self, task_name="fit", task_id=0, max_subtasks=0, sequential_subtasks=True):
+            return _NoCallbackContext()
+
+    def with_callbacks(method):
+        return method
+
+
+def has_sklearn_callbacks(estimator):
+    """Whether scikit-learn callbacks are set on ``estimator``, its own or propagated by a meta-estimator.
+
+    A search links every fit's task tree to its own (``_parent_callback_ctx``)
+    even without callbacks; only callbacks make the epochs worth reporting.
+    """
+    return bool(getattr(estimator, "_skl_callbacks", None))
+
+
 def carry_clone_state(source, new):
     """Copy to a clone what scikit-learn's default ``clone`` carries besides parameters.
 

@@ -125,7 +125,6 @@ def _streams_after(between, tf_seed=0):
     """The caller's draws, then what comes next in each stream when ``between()`` runs in the middle."""
     import keras
     import tensorflow as tf
-
     from keras.src.backend.common import global_state
 
     keras.utils.set_random_seed(tf_seed)
