@@ -399,14 +399,14 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         if plan.certified:
             check = functools.partial(certificate, whitening)
             verify = functools.partial(self._measure, X, Y, sample_weight, whitening, threads)
-        fit_callbacks = callbacks
+        epoch_hook = None
         if has_sklearn_callbacks(self):
             def fitted_attributes(trained, n_epochs):
                 return self._fitted_attributes(trained, whitening, y_1d, Y.shape[1], n_epochs)
 
-            fit_callbacks = [*callbacks, epoch_tasks(self, tasks, X, y, metadata, fitted_attributes)]
+            epoch_hook = epoch_tasks(self, tasks, X, y, metadata, fitted_attributes)
         result = self._train(
-            plan, net, optimizer, loss_fn, fit_callbacks, data, validation, shuffle_seed, check, verify
+            plan, net, optimizer, loss_fn, callbacks, data, validation, shuffle_seed, check, verify, epoch_hook
         )
         model = self._export(net, whitening)
         gap = result.certified
@@ -505,8 +505,14 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
             )
         return scaling_only(moments, X.shape[1], self.fit_intercept, self.standardize)
 
-    def _train(self, plan, net, optimizer, loss_fn, callbacks, data, validation, seed, check, verify):
-        """Train ``net`` on ``data`` as ``plan`` says, on a shared trainer where one fits."""
+    def _train(self, plan, net, optimizer, loss_fn, callbacks, data, validation, seed, check, verify, epoch_hook=None):
+        """Train ``net`` on ``data`` as ``plan`` says, on a shared trainer where one fits.
+
+        ``epoch_hook`` (the scikit-learn callbacks' Keras callback) only reads
+        the weights of the network it is given, so unlike a user's callbacks
+        it can run on a shared trainer, whose network holds this fit's weights
+        while it trains.
+        """
         settings = dict(
             batch_size=plan.batch_size, shuffle=self.shuffle, tol=plan.tol, n_iter_no_change=self.n_iter_no_change,
             adaptive=self.learning_rate == "adaptive", validated=validation is not None, certified=plan.certified,
@@ -531,10 +537,11 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
                 own_optimizer = type(optimizer).from_config(optimizer.get_config())
             return Trainer(own_net, own_optimizer, loss_fn, n_samples, **settings)
 
+        hooks = [*callbacks, epoch_hook] if epoch_hook is not None else callbacks
         with trainer_for(key, make_trainer) as trainer:
             return trainer.train(
                 *data, validation, epochs=self.epochs, seed=seed, net=net, optimizer=optimizer,
-                callbacks=callbacks, verbose=self.verbose, check=check, verify=verify,
+                callbacks=hooks, verbose=self.verbose, check=check, verify=verify,
             )
 
     def _diagnose(self, plan, result, lr0, whitening, gap):
