@@ -406,7 +406,8 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
 
             epoch_hook = epoch_tasks(self, tasks, X, y, metadata, fitted_attributes)
         result = self._train(
-            plan, net, optimizer, loss_fn, callbacks, data, validation, shuffle_seed, check, verify, epoch_hook
+            plan, net, optimizer, loss_fn, callbacks, data, validation, shuffle_seed, check, verify,
+            epoch_hook=epoch_hook,
         )
         model = self._export(net, whitening)
         gap = result.certified
@@ -505,7 +506,9 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
             )
         return scaling_only(moments, X.shape[1], self.fit_intercept, self.standardize)
 
-    def _train(self, plan, net, optimizer, loss_fn, callbacks, data, validation, seed, check, verify, epoch_hook=None):
+    def _train(
+        self, plan, net, optimizer, loss_fn, callbacks, data, validation, seed, check, verify, epoch_hook=None
+    ):
         """Train ``net`` on ``data`` as ``plan`` says, on a shared trainer where one fits.
 
         ``epoch_hook`` (the scikit-learn callbacks' Keras callback) only reads

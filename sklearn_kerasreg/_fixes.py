@@ -95,7 +95,7 @@ except ImportError:
     class CallbackSupportMixin:
         """Before scikit-learn 1.9: no ``set_callbacks``, and a context that does nothing."""
 
-        def _init_callback_context(self, task_name="fit", task_id=0, max_subtasks=0, sequential_subtasks=True):
+        def _init_callback_context(self, task_name="fit", **kwargs):
             return _NoCallbackContext()
 
     def with_callbacks(method):
@@ -128,7 +128,8 @@ def carry_clone_state(source, new):
         # scikit-learn 1.9 clones the requests (their owner, the estimator
         # itself, is shared); 1.6 to 1.8 deep-copy them (the owner is a name)
         # and cannot clone them.
-        new._metadata_request = clone(request) if hasattr(request, "__sklearn_clone__") else copy.deepcopy(request)
+        cloneable = hasattr(request, "__sklearn_clone__")
+        new._metadata_request = clone(request) if cloneable else copy.deepcopy(request)
     if hasattr(source, "_skl_callbacks"):
         new._skl_callbacks = source._skl_callbacks
     if hasattr(source, "_sklearn_output_config"):
@@ -264,9 +265,8 @@ def validate_params(estimator):
     try:
         validate = estimator._validate_params
     except AttributeError:
-        validate_parameter_constraints(
-            estimator._parameter_constraints, estimator.get_params(deep=False), caller_name=type(estimator).__name__
-        )
+        constraints, params = estimator._parameter_constraints, estimator.get_params(deep=False)
+        validate_parameter_constraints(constraints, params, caller_name=type(estimator).__name__)
     else:
         validate()
 

@@ -12,7 +12,8 @@ with Keras's ``model_.export(path, format="onnx")`` instead.
 import numpy as np
 
 #: Keras activation names and the ONNX operator of each.
-_ACTIVATIONS = {"linear": None, "relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid", "elu": "Elu", "selu": "Selu"}
+#: (onnxruntime 1.32 has no double-precision Elu or Selu at the opset skl2onnx targets.)
+_ACTIVATIONS = {"linear": None, "relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid"}
 
 
 def dense_stack(estimator):

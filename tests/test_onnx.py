@@ -52,6 +52,13 @@ def test_multi_output_and_no_intercept_convert():
     np.testing.assert_allclose(got, reg.predict(X), rtol=1e-10)
 
 
+@pytest.mark.parametrize("activation", ["tanh", "logistic", "identity"])
+def test_every_supported_activation_converts(activation):
+    register_onnx_converter()
+    reg = _fit(KerasLinearRegressor(hidden_layer_sizes=(8,), activation=activation, epochs=5, random_state=0), X, y)
+    np.testing.assert_allclose(_run(skl2onnx.to_onnx(reg, X[:1]), X).ravel(), reg.predict(X), rtol=1e-10)
+
+
 def test_networks_onnx_cannot_take_say_what_to_do():
     import keras
 
