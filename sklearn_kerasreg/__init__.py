@@ -10,8 +10,7 @@ from ._onnx import register_onnx_converter
 from ._persistence import load_estimator, save_estimator
 from ._plotting import LossCurveDisplay, RegressionLineDisplay
 from ._streaming import train_on_chunks
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "Comparison",

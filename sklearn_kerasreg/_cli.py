@@ -68,7 +68,7 @@ def _hidden(text):
 
 
 def _build_parser():
-    from . import __version__
+    from ._version import __version__
 
     parser = _Parser(
         prog=PROG,

@@ -79,7 +79,7 @@ def save_estimator(estimator, path, *, drop_unsafe_params=False):
     >>> bool(np.array_equal(load_estimator(path).predict(X), reg.predict(X)))
     True
     """
-    from . import __version__
+    from ._version import __version__
     from ._estimator import KerasLinearRegressor
 
     if not isinstance(estimator, KerasLinearRegressor):
