@@ -232,14 +232,19 @@ def optimizer_class(name):
     attribute set for the life of the process. Looking the class up by name
     makes nothing.
     """
+    return _optimizer_classes().get(name.lower())
+
+
+@functools.cache
+def _optimizer_classes():
+    """Keras's optimizer classes by lower-case name, looked up once per process."""
     import keras
 
-    classes = {
+    return {
         attr.lower(): cls
         for attr, cls in vars(keras.optimizers).items()
         if isinstance(cls, type) and issubclass(cls, keras.optimizers.Optimizer)
     }
-    return classes.get(name.lower())
 
 
 def as_loss(loss):

@@ -32,16 +32,14 @@ def dense_stack(estimator):
             'Export it with Keras instead: reg.model_.export("model.onnx", format="onnx").'
         )
     stack = []
-    for layer in layers:
+    for layer, kernel, bias in zip(layers, *_models.stack_weights(layers)):
         activation = keras.activations.serialize(layer.activation)
         if activation not in _ACTIVATIONS:
             raise NotImplementedError(
                 f"The activation {activation!r} of layer {layer.name!r} has no ONNX operator here; "
                 f"supported: {', '.join(sorted(_ACTIVATIONS))}."
             )
-        kernel = np.asarray(layer.kernel.numpy(), dtype=np.float64)
-        bias = np.asarray(layer.bias.numpy(), dtype=np.float64) if layer.use_bias else None
-        stack.append((kernel, bias, activation))
+        stack.append((kernel, bias if layer.use_bias else None, activation))
     return stack
 
 
