@@ -41,7 +41,15 @@ from ._pickling import picklable_state, unpickled_state
 from ._plan import make_plan
 from ._programs import program_key, trainer_for
 from ._runtime import cap_tensorflow_threads, check_keras_backend, data_threads
-from ._whitening import Blocks, certificate, fit_whitening, least_squares_gap, scaling_only
+from ._whitening import (
+    MOMENTS_CONDITION,
+    Blocks,
+    certificate,
+    fit_whitening,
+    least_squares_gap,
+    moments_gap,
+    scaling_only,
+)
 
 #: Routed parameters that must be a positive finite number when they are a number.
 _POSITIVE_ROUTED = ("optimizer__learning_rate", "loss__delta")
@@ -374,7 +382,11 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
             X, Xv, Y, Yv, sample_weight, wv = split(X, Y, sample_weight, self.validation_fraction, split_seed)
         plan = make_plan(self.get_params(), hidden, X.shape[0], X.shape[1], Y.shape[1])
         threads = data_threads()
-        whitening = self._whitening if warm else self._new_whitening(X, Y, sample_weight, plan, threads)
+        # The moments certify the fit too, when the design is well-conditioned (_measure).
+        if warm:
+            whitening, moments = self._whitening, None
+        else:
+            whitening, moments = self._new_whitening(X, Y, sample_weight, plan, threads)
         # Equal weights are left out of the loss: fewer operations per step.
         weights = None if np.all(sample_weight == sample_weight[0]) else mean_one(sample_weight)
         # New aligned arrays, which TensorFlow reads in place.
@@ -398,7 +410,7 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         check = verify = None
         if plan.certified:
             check = functools.partial(certificate, whitening)
-            verify = functools.partial(self._measure, X, Y, sample_weight, whitening, threads)
+            verify = functools.partial(self._measure, X, Y, sample_weight, whitening, threads, moments)
         epoch_hook = None
         if has_sklearn_callbacks(self):
             def fitted_attributes(trained, n_epochs):
@@ -444,15 +456,19 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
             "_n_outputs": n_outputs, "n_iter_": n_epochs,
         }
 
-    def _measure(self, X, Y, sample_weight, whitening, threads, net):
-        """Distance of ``net``, folded as the exported model is, from the least-squares optimum, on ``X``."""
+    def _measure(self, X, Y, sample_weight, whitening, threads, moments, net):
+        """Distance of ``net``, folded as the exported model is, from the least-squares optimum.
+
+        Read off ``moments`` (those of ``X, Y``) when the design is
+        well-conditioned enough for them to tell it; else measured on ``X``.
+        """
         (kernel,), (bias,) = _models.fold_scaling(
             *_models.stack_weights(_models.dense_layers(net)), *whitening.scaling, transform=whitening.transform
         )
-        return least_squares_gap(
-            X, Y, sample_weight, kernel, bias if self.fit_intercept else None, whitening,
-            self.alpha / sample_weight.sum(), threads,
-        )
+        intercept, l2 = bias if self.fit_intercept else None, self.alpha / sample_weight.sum()
+        if moments is not None and whitening.condition <= MOMENTS_CONDITION:
+            return moments_gap(moments, kernel, intercept, whitening, l2)
+        return least_squares_gap(X, Y, sample_weight, kernel, intercept, whitening, l2, threads)
 
     def _validate(self, X, y, sample_weight, warm):
         """Checked float64 ``X``, 2-D ``Y`` and weights; nothing is split or built before this."""
@@ -500,11 +516,13 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         if own:
             moments = weighted_moments((X, Y), sample_weight, cross=plan.whiten, threads=threads)
         if plan.whiten:
-            return fit_whitening(
+            whitening = fit_whitening(
                 moments, X.shape[1], fit_intercept=self.fit_intercept, l2=self.alpha / moments[0],
                 X=X if own else None, sample_weight=sample_weight,
             )
-        return scaling_only(moments, X.shape[1], self.fit_intercept, self.standardize)
+        else:
+            whitening = scaling_only(moments, X.shape[1], self.fit_intercept, self.standardize)
+        return whitening, moments
 
     def _train(
         self, plan, net, optimizer, loss_fn, callbacks, data, validation, seed, check, verify, epoch_hook=None
@@ -679,7 +697,7 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
             self._y_1d = y.ndim == 1
             self._n_outputs = Y.shape[1]
             moments = self.__dict__.pop("_pending_moments", None)
-            self._whitening = self._new_whitening(X, Y, sample_weight, plan, moments=moments)
+            self._whitening, _ = self._new_whitening(X, Y, sample_weight, plan, moments=moments)
         whitening = self._whitening
         trainer = getattr(self, "_stream", None)
         net_state = getattr(self, "_net", None)

@@ -40,6 +40,10 @@ GRAM_CONDITION = 1e8
 #: Above this many features whitening (a p x p eigendecomposition per fit,
 #: and p times the work per epoch) is not worth it; inputs are standardized only.
 MAX_WHITENED_FEATURES = 2000
+#: Up to this condition number of the standardized design (the square root
+#: of its Gram matrix's), a fit's distance from the optimum is read off the
+#: second moments (:func:`moments_gap`) instead of a pass over the data.
+MOMENTS_CONDITION = 1e3
 #: Rows per block of the TSQR pass.
 QR_BLOCK_ROWS = 4 * CACHE_ROWS
 #: A coefficient whose standardized size is below this fraction of the
@@ -287,6 +291,36 @@ def least_squares_gap(X, Y, sample_weight, coef, intercept, whitening, l2, threa
 
     parts = in_spans(span, X.shape[0], threads)
     grad, total = sum(g for g, _ in parts), sum(t for _, t in parts)
+    return _newton_gap(grad, total, coef, intercept, whitening, l2)
+
+
+def moments_gap(moments, coef, intercept, whitening, l2):
+    """:func:`least_squares_gap` read off the data's second moments, with no pass over the data.
+
+    ``moments`` are those :func:`fit_whitening` was given. The gradient of
+    the mean squared error is ``Sxx @ coef - Sxy`` in the moments' terms (and
+    the mean residual ``x_mean @ coef + intercept - y_mean``), so the Newton
+    step costs a p x p product. Its rounding error is about ``eps`` times the
+    condition number of the standardized Gram matrix, relative to the
+    coefficients: within ``MOMENTS_CONDITION`` that is under 1e-9, a tenth of
+    ``tol="auto"``; beyond it the estimator measures on the data instead.
+    """
+    fit_intercept = intercept is not None
+    total_weight, mean, cross = second_moments(moments, fit_intercept)
+    p = coef.shape[0]
+    x_scale, y_scale = whitening.x_scale, whitening.y_scale
+    grad = (cross[:p, :p] @ coef - cross[:p, p:]) / total_weight / x_scale[:, None] / y_scale
+    total = None
+    if fit_intercept:
+        total = (mean[:p] @ coef + intercept - mean[p:]) / y_scale
+    return _newton_gap(grad, total, coef, intercept, whitening, l2)
+
+
+def _newton_gap(grad, total, coef, intercept, whitening, l2):
+    """The relative Newton step of ``coef`` and ``intercept`` given the mean squared error's
+    gradient in standardized units (``grad``, p x k) and the mean residual in target
+    standard deviations (``total``)."""
+    x_mean, x_scale, _, y_scale = whitening.scaling
     unit = y_scale[None, :] / x_scale[:, None]
     standardized = coef / unit
     step = whitening.transform @ (whitening.transform.T @ (grad + l2 * standardized))
