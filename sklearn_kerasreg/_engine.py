@@ -404,6 +404,7 @@ class Trainer:
         # Callbacks act between epochs, so they get one epoch per call.
         per_call = 1 if callbacks else max(1, STEPS_PER_CALL // self.n_batches)
         self.net.stop_training = False
+        progress = _Progress(epochs, verbose)
         cb.on_train_begin()
         while result.n_epochs < epochs:
             n = min(per_call, epochs - result.n_epochs)
@@ -422,9 +423,7 @@ class Trainer:
                     logs["val_loss"] = val_loss[j]
                 if callbacks:
                     cb.on_epoch_end(epoch, logs)
-                if verbose:
-                    shown = " - ".join(f"{k}: {v:.6g}" for k, v in logs.items())
-                    print(f"Epoch {epoch + 1}/{epochs} - {shown}", file=sys.stdout, flush=True)
+                progress.epoch_end(epoch, logs)
             result.loss += loss
             result.val_loss += val_loss
             result.n_epochs += len(loss)
@@ -443,6 +442,7 @@ class Trainer:
                 result.stopped_by_callback = True
                 break
         cb.on_train_end()
+        progress.end(result)
         # Verified weights are the ones verify measured; otherwise the best the monitor saw.
         if not result.verified and self.restore_best and np.isfinite(self._best.numpy()) and not result.diverged:
             _copy(self._best_weights, self._weights)
@@ -471,6 +471,46 @@ class Trainer:
         if not np.isfinite(loss):
             self._diverged.assign(True)
         return [loss]
+
+
+class _Progress:
+    """What ``verbose`` shows, on standard output as Keras does.
+
+    1: one Keras progress bar over the epochs, updated in place, with the
+    time per epoch and the last epoch's losses; a fit that stops early ends
+    the bar where it stopped. 2 and more: one line per epoch.
+    """
+
+    def __init__(self, epochs, verbose):
+        self.epochs, self.verbose = epochs, int(verbose)
+        self.bar, self.logs = None, {}
+        if self.verbose == 1:
+            import keras
+
+            # Every value is the last epoch's, not an average over the fit.
+            self.bar = keras.utils.Progbar(epochs, stateful_metrics=["loss", "val_loss"], unit_name="epoch")
+
+    def epoch_end(self, epoch, logs):
+        self.logs = logs
+        if self.bar is not None:
+            self.bar.update(epoch + 1, list(logs.items()), finalize=False)
+        elif self.verbose >= 2:
+            shown = " - ".join(f"{k}: {v:.6g}" for k, v in logs.items())
+            print(f"Epoch {epoch + 1}/{self.epochs} - {shown}", file=sys.stdout, flush=True)
+
+    def end(self, result):
+        n = result.n_epochs
+        if self.bar is not None and n:
+            self.bar.update(n, list(self.logs.items()), finalize=True)
+        if self.verbose and n < self.epochs:
+            # As Keras's EarlyStopping says it, with the reason.
+            if result.diverged:
+                why = "the loss is no longer finite"
+            elif result.stopped_by_callback:
+                why = "a callback asked to stop"
+            else:
+                why = "converged"
+            print(f"Epoch {n}: training stopped, {why}.", file=sys.stdout, flush=True)
 
 
 def _tensors(arrays):

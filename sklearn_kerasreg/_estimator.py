@@ -157,7 +157,9 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         Seeds the weights, the shuffles and the validation split. Global
         random state (NumPy, Python, TensorFlow) is neither used nor changed.
     verbose : int, default=0
-        Print one line per epoch when positive.
+        1 shows a Keras progress bar over the epochs, with the time per
+        epoch and the loss (and validation loss); 2 or more prints one line
+        per epoch instead.
     callbacks : None, keras callback, or list of them, default=None
         Keras callbacks (instances or classes, ``callbacks__*`` routed). They
         see the training network, in standardized units.

@@ -547,3 +547,45 @@ def test_repeated_fits_reuse_variable_names(tutorial_data):
         net, optimizer, _ = reg._net
         paths.append([v.path for v in [*net.variables, *optimizer.variables, *reg.model_.variables]])
     assert paths[0] == paths[1]
+
+
+def _shown(text):
+    """What a terminal shows of ``text``: colour codes gone, each carriage return a new line."""
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m|\x08", "", text).replace("\r", "\n")
+
+
+def test_verbose_1_is_a_keras_progress_bar_over_the_epochs(capsys):
+    X, y = make_regression(n_samples=200, n_features=3, noise=1.0, random_state=0)
+    reg = KerasLinearRegressor(hidden_layer_sizes=(8,), epochs=40, n_iter_no_change=1000, verbose=1,
+                               random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+    lines = [line for line in _shown(capsys.readouterr().out).splitlines() if line.strip()]
+    # The bar ends full, on the last epoch's loss, and says what its unit is.
+    assert lines[-1].startswith("40/40 ") and "/epoch" in lines[-1]
+    shown = float(lines[-1].split("loss: ")[1].split()[0])
+    assert shown == pytest.approx(reg.loss_curve_[-1], rel=5e-3)  # shown to 4 decimals or digits
+    assert not any(line.startswith("Epoch ") for line in lines)
+
+
+def test_verbose_says_where_and_why_training_stopped(capsys):
+    X, y = make_regression(n_samples=200, n_features=3, noise=1.0, random_state=0)
+    reg = KerasLinearRegressor(verbose=1, random_state=0).fit(X, y)
+    lines = [line.strip() for line in _shown(capsys.readouterr().out).splitlines() if line.strip()]
+    assert lines[-1] == f"Epoch {reg.n_iter_}: training stopped, converged."
+    assert lines[-2].startswith(f"{reg.n_iter_}/{reg.epochs} ")
+
+
+def test_verbose_2_prints_one_line_per_epoch_and_0_nothing(capsys):
+    X, y = make_regression(n_samples=200, n_features=3, noise=1.0, random_state=0)
+    reg = KerasLinearRegressor(hidden_layer_sizes=(8,), epochs=5, verbose=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+        lines = capsys.readouterr().out.splitlines()
+        reg.set_params(verbose=0).fit(X, y)
+    assert lines == [f"Epoch {i + 1}/5 - loss: {loss:.6g}" for i, loss in enumerate(reg.loss_curve_)]
+    assert capsys.readouterr().out == ""
