@@ -3,24 +3,16 @@
 import contextlib
 import dataclasses
 import functools
-import math
 import numbers
-import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from . import _models
 from ._callbacks import epoch_tasks
-from ._data import (
-    BLOCK_ROWS,
-    draw_seeds,
-    mean_one,
-    split,
-    weighted_moments,
-)
+from ._data import BLOCK_ROWS, draw_seeds, mean_one, split, weighted_moments
+from ._diagnosis import diagnose, measure
 from ._engine import Trainer
 from ._fixes import (
     ROUTING_PREFIXES,
@@ -30,29 +22,17 @@ from ._fixes import (
     StrOptions,
     _fit_context,
     carry_clone_state,
-    check_sample_weight,
-    global_seed_scope,
     has_sklearn_callbacks,
-    scikeras_build,
     validate_data,
     with_callbacks,
 )
+from ._network import build, export, resume
 from ._pickling import picklable_state, unpickled_state
 from ._plan import make_plan
-from ._programs import program_key, trainer_for
-from ._runtime import cap_tensorflow_threads, check_keras_backend, data_threads
-from ._whitening import (
-    MOMENTS_CONDITION,
-    Blocks,
-    certificate,
-    fit_whitening,
-    least_squares_gap,
-    moments_gap,
-    scaling_only,
-)
-
-#: Routed parameters that must be a positive finite number when they are a number.
-_POSITIVE_ROUTED = ("optimizer__learning_rate", "loss__delta")
+from ._programs import train
+from ._runtime import cap_tensorflow_threads, data_threads
+from ._validation import check_fit_data, check_hidden_layer_sizes, check_validation_data
+from ._whitening import certificate, fit_whitening, scaling_only, training_data
 
 #: What scikit-learn's callback machinery keeps on the estimator during a fit.
 _CALLBACK_STATE = ("_callback_fit_ctx", "_skl_callbacks_to_teardown")
@@ -372,78 +352,66 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
 
     def _fit(self, X, y, sample_weight, given_validation):
         warm = self.warm_start and hasattr(self, "model_")
-        X, Y, sample_weight, y_1d = self._validate(X, y, sample_weight, warm)
-        Xv, Yv, wv = self._validate_validation(*given_validation, Y.shape[1])
+        X, Y, sample_weight, y_1d = check_fit_data(
+            self, X, y, sample_weight, reset=not warm, n_outputs=self._n_outputs if warm else None, min_samples=2
+        )
+        Xv, Yv, wv = check_validation_data(self, *given_validation, Y.shape[1])
+        hidden = check_hidden_layer_sizes(self.hidden_layer_sizes, self.model)
         # The fit is the root task, each epoch a subtask (scikit-learn callbacks).
         tasks = self._init_callback_context(max_subtasks=self.epochs)
         metadata = {"sample_weight": sample_weight}
         tasks.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
         init_seed, shuffle_seed, split_seed = draw_seeds(self.random_state)
-        hidden = self._check_hidden_layer_sizes()
         if self.early_stopping and Xv is None:
             X, Xv, Y, Yv, sample_weight, wv = split(X, Y, sample_weight, self.validation_fraction, split_seed)
-        plan = make_plan(self.get_params(), hidden, X.shape[0], X.shape[1], Y.shape[1])
+
+        params = self.get_params(deep=False)
+        plan = make_plan(params, hidden, X.shape[0], X.shape[1], Y.shape[1])
         threads = data_threads()
-        # The moments certify the fit too, when the design is well-conditioned (_measure).
+        # The moments certify the fit too, when the design is well-conditioned (_diagnosis.measure).
         if warm:
             whitening, moments = self._whitening, None
         else:
             whitening, moments = self._new_whitening(X, Y, sample_weight, plan, threads)
-        # Equal weights are left out of the loss: fewer operations per step.
-        weights = None if np.all(sample_weight == sample_weight[0]) else mean_one(sample_weight)
-        # New aligned arrays, which TensorFlow reads in place.
-        Ys = whitening.targets(Y)
-        if plan.certified:
-            # Whitened a block at a time, each epoch: no whitened copy of X.
-            data, head = (Blocks(whitening, X, Ys, weights, threads), None, None), whitening.inputs(X[:2])
-        else:
-            data = (whitening.inputs(X, plan.dtype, threads), Ys, weights)
-            head = data[0]
-        validation = None
-        if self.early_stopping:
-            validation = (
-                whitening.inputs(Xv, plan.dtype), whitening.targets(Yv), mean_one(wv) if wv.sum() > 0 else None
-            )
-
-        net, optimizer, loss_fn, callbacks, lr0 = self._network(
-            warm, head, Ys, hidden, init_seed, plan, whitening, float(sample_weight.sum())
+        held_out = (Xv, Yv, wv) if self.early_stopping else None
+        data, sample, validation = training_data(whitening, plan, X, Y, sample_weight, held_out, threads)
+        net, optimizer, loss_fn, callbacks, lr0 = self._training_network(
+            warm, sample, hidden, init_seed, plan, whitening, float(sample_weight.sum())
         )
 
         check = verify = None
         if plan.certified:
             check = functools.partial(certificate, whitening)
-            verify = functools.partial(self._measure, X, Y, sample_weight, whitening, threads, moments)
-        epoch_hook = None
-        if has_sklearn_callbacks(self):
-            def fitted_attributes(trained, n_epochs):
-                return self._fitted_attributes(trained, whitening, y_1d, Y.shape[1], n_epochs)
-
-            epoch_hook = epoch_tasks(self, tasks, X, y, metadata, fitted_attributes)
-        result = self._train(
-            plan, net, optimizer, loss_fn, callbacks, data, validation, shuffle_seed, check, verify,
-            epoch_hook=epoch_hook,
+            verify = functools.partial(
+                measure, X, Y, sample_weight, whitening, moments, self.fit_intercept, self.alpha, threads
+            )
+        epoch_hook = self._epoch_hook(tasks, X, y, metadata, whitening, y_1d, Y.shape[1])
+        result = train(
+            plan, params, net, optimizer, loss_fn, callbacks, data, validation, seed=shuffle_seed,
+            check=check, verify=verify, epoch_hook=epoch_hook,
         )
-        model = self._export(net, whitening)
         gap = result.certified
         if plan.certified and np.isfinite(gap) and not result.verified:
-            # Measured once more, as the exported model predicts, on the raw X.
+            # Measured once more, as the exported model predicts.
             gap = max(gap, verify(net))
-        self._diagnose(plan, result, lr0, whitening, gap)
+        diagnose(
+            plan, result, whitening, gap, name=type(self).__name__, epochs=self.epochs,
+            learning_rate_init=self.learning_rate_init, lr0=lr0,
+        )
+        model = export(net, whitening)
+
+        # Everything is computed; now commit the fitted state in one go.
         loss_curve = (self.loss_curve_ if warm else []) + result.loss
         val_curve = None
         if self.early_stopping:
             val_curve = ((self.validation_loss_curve_ or []) if warm else []) + result.val_loss
-        # Everything is computed; now commit the fitted state in one go.
         self._net, self._lr0 = (net, optimizer, callbacks), lr0
         self._stream = None
-        self._whitening = whitening
-        self._y_1d = y_1d
-        self._n_outputs = Y.shape[1]
+        self._whitening, self._y_1d, self._n_outputs = whitening, y_1d, Y.shape[1]
         # partial_fit after a full-batch fit continues with full-batch steps.
         self._full_batch = plan.batch_size >= X.shape[0]
         self.model_ = model
-        self.loss_curve_ = loss_curve
-        self.validation_loss_curve_ = val_curve
+        self.loss_curve_, self.validation_loss_curve_ = loss_curve, val_curve
         self.history_ = {"loss": list(loss_curve)}
         if val_curve is not None:
             self.history_["val_loss"] = list(val_curve)
@@ -451,62 +419,38 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         tasks.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=metadata, reconstruction_attributes={})
         return self
 
-    def _fitted_attributes(self, net, whitening, y_1d, n_outputs, n_epochs):
-        """What makes a copy of this estimator predict as ``net`` does, after ``n_epochs`` epochs."""
-        return {
-            "model_": self._export(net, whitening), "_whitening": whitening, "_y_1d": y_1d,
-            "_n_outputs": n_outputs, "n_iter_": n_epochs,
-        }
+    def _training_network(self, warm, sample, hidden, seed, plan, whitening, total_weight, keep_learning_rate=False):
+        """The training network, its optimizer, loss, callbacks and initial learning rate.
 
-    def _measure(self, X, Y, sample_weight, whitening, threads, moments, net):
-        """Distance of ``net``, folded as the exported model is, from the least-squares optimum.
-
-        Read off ``moments`` (those of ``X, Y``) when the design is
-        well-conditioned enough for them to tell it; else measured on ``X``.
+        A warm start continues with the previous fit's network, or with a new
+        one that takes ``model_``'s weights (after unpickling). ``sample`` is
+        ``(Xs, Ys)``, rows of inputs and targets in the network's coordinates.
         """
-        (kernel,), (bias,) = _models.fold_scaling(
-            *_models.stack_weights(_models.dense_layers(net)), *whitening.scaling, transform=whitening.transform
-        )
-        intercept, l2 = bias if self.fit_intercept else None, self.alpha / sample_weight.sum()
-        if moments is not None and whitening.condition <= MOMENTS_CONDITION:
-            return moments_gap(moments, kernel, intercept, whitening, l2)
-        return least_squares_gap(X, Y, sample_weight, kernel, intercept, whitening, l2, threads)
+        if warm and getattr(self, "_net", None) is not None:
+            net, optimizer, callbacks = self._net
+            if not keep_learning_rate:
+                optimizer.learning_rate.assign(self._lr0)
+            return net, optimizer, _models.as_loss(net.loss), callbacks, self._lr0
+        params, routed = self.get_params(deep=False), self._routed_params()
+        net, callbacks = build(params, routed, hidden, seed, plan, whitening, total_weight, *sample)
+        if warm:
+            resume(net, self.model_, whitening)
+        optimizer = net.optimizer
+        return net, optimizer, _models.as_loss(net.loss), callbacks, float(optimizer.learning_rate.numpy())
 
-    def _validate(self, X, y, sample_weight, warm):
-        """Checked float64 ``X``, 2-D ``Y`` and weights; nothing is split or built before this."""
-        check_keras_backend()
-        self._check_routed_params()
-        X, y = validate_data(self, X, y, reset=not warm, multi_output=True, y_numeric=True, dtype=np.float64)
-        if X.shape[0] < 2:
-            raise ValueError(f"Found {X.shape[0]} sample(s); at least 2 are needed to fit.")
-        sample_weight, Y = self._check_weights_and_targets(X, y, sample_weight, warm)
-        cap_tensorflow_threads()
-        return X, Y, sample_weight, y.ndim == 1
+    def _epoch_hook(self, tasks, X, y, metadata, whitening, y_1d, n_outputs):
+        """The Keras callback that serves scikit-learn's callbacks, or None when none is set."""
+        if not has_sklearn_callbacks(self):
+            return None
 
-    def _validate_validation(self, X_val, y_val, sample_weight_val, n_outputs):
-        """``X_val``, ``y_val`` and their weights checked like the training data, or three Nones."""
-        if X_val is None and y_val is None:
-            if sample_weight_val is not None:
-                raise ValueError("sample_weight_val is given without X_val and y_val.")
-            return None, None, None
-        if X_val is None or y_val is None:
-            given, missing = ("X_val", "y_val") if y_val is None else ("y_val", "X_val")
-            raise ValueError(f"{given} is given but {missing} is not; pass both.")
-        if not self.early_stopping:
-            raise ValueError(
-                "X_val and y_val are only used for early stopping, which is off; set "
-                "early_stopping=True to monitor them."
-            )
-        try:
-            X_val, y_val = validate_data(
-                self, X_val, y_val, reset=False, multi_output=True, y_numeric=True, dtype=np.float64
-            )
-            weights, Y_val = self._check_weights_and_targets(X_val, y_val, sample_weight_val, warm=False)
-        except ValueError as exc:
-            raise ValueError(f"Invalid validation data (X_val, y_val, sample_weight_val): {exc}") from None
-        if Y_val.shape[1] != n_outputs:
-            raise ValueError(f"y_val has {Y_val.shape[1]} target(s) but y has {n_outputs}.")
-        return X_val, Y_val, weights
+        def fitted_attributes(net, n_epochs):
+            # What makes a copy of this estimator predict as net does, after n_epochs epochs.
+            return {
+                "model_": export(net, whitening), "_whitening": whitening, "_y_1d": y_1d,
+                "_n_outputs": n_outputs, "n_iter_": n_epochs,
+            }
+
+        return epoch_tasks(self, tasks, X, y, metadata, fitted_attributes)
 
     def _new_whitening(self, X, Y, sample_weight, plan, threads=1, moments=None):
         """How this data becomes the training network's: whitened, standardized or as it is.
@@ -526,104 +470,10 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
             whitening = scaling_only(moments, X.shape[1], self.fit_intercept, self.standardize)
         return whitening, moments
 
-    def _train(
-        self, plan, net, optimizer, loss_fn, callbacks, data, validation, seed, check, verify, epoch_hook=None
-    ):
-        """Train ``net`` on ``data`` as ``plan`` says, on a shared trainer where one fits.
-
-        ``epoch_hook`` (the scikit-learn callbacks' Keras callback) only reads
-        the weights of the network it is given, so unlike a user's callbacks
-        it can run on a shared trainer, whose network holds this fit's weights
-        while it trains.
-        """
-        settings = dict(
-            batch_size=plan.batch_size, shuffle=self.shuffle, tol=plan.tol, n_iter_no_change=self.n_iter_no_change,
-            adaptive=self.learning_rate == "adaptive", validated=validation is not None, certified=plan.certified,
-        )
-        n_samples = data[0].n_rows if plan.certified else data[0].shape[0]
-        key = None
-        if self.model is None:
-            if plan.certified:
-                # Blocks come in any number; their shapes vary only in rows.
-                shapes = [data[0].signature, data[0].rows]
-            else:
-                shapes = [None if a is None else (a.shape, a.dtype.str) for a in (*data, *(validation or ()))]
-            key = program_key(net, optimizer, loss_fn, {**settings, "data": shapes}, callbacks)
-
-        def make_trainer():
-            import keras
-
-            own_net, own_optimizer = net, optimizer
-            if key is not None:
-                # Kept for later fits, so it must not share this fit's variables.
-                own_net = keras.models.clone_model(net)
-                own_optimizer = type(optimizer).from_config(optimizer.get_config())
-            return Trainer(own_net, own_optimizer, loss_fn, n_samples, **settings)
-
-        hooks = [*callbacks, epoch_hook] if epoch_hook is not None else callbacks
-        with trainer_for(key, make_trainer) as trainer:
-            return trainer.train(
-                *data, validation, epochs=self.epochs, seed=seed, net=net, optimizer=optimizer,
-                callbacks=hooks, verbose=self.verbose, check=check, verify=verify,
-            )
-
-    def _diagnose(self, plan, result, lr0, whitening, gap):
-        """Raise on divergence; warn when the fit is short of what it claims.
-
-        ``gap`` is the certified relative distance to the least-squares
-        optimum (NaN when the fit is not certified).
-        """
-        if result.diverged:
-            raise ValueError(
-                f"Training diverged: the loss became NaN or infinite at epoch {result.n_epochs}. "
-                f"The learning rate is probably too large (learning_rate_init="
-                f"{self.learning_rate_init!r}, initial rate {lr0:g}), or the inputs or targets "
-                "have large values and standardize=False; lower the learning rate or standardize."
-            )
-        if plan.certified:
-            if gap <= plan.tol:
-                return
-            reached = gap
-            if result.converged:
-                why = (
-                    f"rounding error in float64 stops it there: the standardized design's condition "
-                    f"number is {whitening.condition:.1e}, so its least-squares coefficients are only "
-                    "determined to about that"
-                )
-            else:
-                why = f"epochs={self.epochs} ran out first"
-            warnings.warn(
-                f"The coefficients and intercept are an estimated {reached:.1e} (relative) from the "
-                f"least-squares optimum, more than tol={plan.tol:g}: {why}.",
-                ConvergenceWarning,
-            )
-        elif not (result.converged or result.stopped_by_callback):
-            warnings.warn(
-                f"{type(self).__name__} ran all epochs={self.epochs} before the monitored loss "
-                f"stopped improving by tol={plan.tol:g}; the fit may not have converged. "
-                "Raise epochs, or check the learning rate and the scaling of the data.",
-                ConvergenceWarning,
-            )
-
     @property
     def _scaling(self):
         """``(x_mean, x_scale, y_mean, y_scale)`` the network trains under."""
         return self._whitening.scaling
-
-    def _check_weights_and_targets(self, X, y, sample_weight, warm):
-        """Validated float64 weights, and ``y`` as a 2-D array of targets."""
-        if y.dtype.kind not in "biuf":
-            # y_numeric converts object arrays only; strings would reach Keras.
-            raise ValueError(f"y must be numeric, got an array of dtype {y.dtype} (strings?).")
-        sample_weight = check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
-        if not np.all(np.isfinite(sample_weight)):
-            raise ValueError("sample_weight contains NaN or infinity.")
-        if sample_weight.sum() <= 0:
-            raise ValueError("sample_weight sums to zero; at least one sample needs a positive weight.")
-        Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        if warm and Y.shape[1] != self._n_outputs:
-            raise ValueError(f"y has {Y.shape[1]} target(s) but the fitted model predicts {self._n_outputs}.")
-        return sample_weight, Y
 
     # -- partial_fit -----------------------------------------------------
     @with_callbacks
@@ -684,19 +534,17 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
 
     def _partial_fit(self, X, y, sample_weight):
         first = not hasattr(self, "model_")
-        check_keras_backend()
-        self._check_routed_params()
-        X, y = validate_data(self, X, y, reset=first, multi_output=True, y_numeric=True, dtype=np.float64)
-        sample_weight, Y = self._check_weights_and_targets(X, y, sample_weight, warm=not first)
-        cap_tensorflow_threads()
-        hidden = self._check_hidden_layer_sizes()
+        X, Y, sample_weight, y_1d = check_fit_data(
+            self, X, y, sample_weight, reset=first, n_outputs=None if first else self._n_outputs
+        )
+        hidden = check_hidden_layer_sizes(self.hidden_layer_sizes, self.model)
         # Each call, one epoch over a chunk, is a task of its own (scikit-learn callbacks).
         task = self._init_callback_context(task_name="partial_fit")
         metadata = {"sample_weight": sample_weight}
         task.call_on_fit_task_begin(estimator=self, X=X, y=y, metadata=metadata)
         plan = make_plan(self.get_params(), hidden, X.shape[0], X.shape[1], Y.shape[1], stream=True)
         if first:
-            self._y_1d = y.ndim == 1
+            self._y_1d = y_1d
             self._n_outputs = Y.shape[1]
             moments = self.__dict__.pop("_pending_moments", None)
             self._whitening, _ = self._new_whitening(X, Y, sample_weight, plan, moments=moments)
@@ -712,8 +560,8 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
                 # The fit's optimizer takes Newton-sized steps, which on a
                 # mini-batch jump to that batch's optimum: one step per chunk.
                 plan = dataclasses.replace(plan, batch_size=2**30)
-            net, optimizer, loss_fn, callbacks, lr0 = self._network(
-                not first, whitening.inputs(X[:2], dtype), whitening.targets(Y[:2]), hidden, init_seed,
+            net, optimizer, loss_fn, callbacks, lr0 = self._training_network(
+                not first, (whitening.inputs(X[:2], dtype), whitening.targets(Y[:2])), hidden, init_seed,
                 plan, whitening, float(sample_weight.sum()), keep_learning_rate=True,
             )
             trainer = Trainer(
@@ -732,7 +580,7 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
                 "Training diverged: the loss became NaN or infinite in partial_fit. The learning "
                 "rate is probably too large, or the data has large values and standardize=False."
             )
-        self.model_ = self._export(trainer.net, whitening)
+        self.model_ = export(trainer.net, whitening)
         self.loss_curve_ = [*getattr(self, "loss_curve_", []), loss]
         self.validation_loss_curve_ = None
         self.history_ = {"loss": list(self.loss_curve_)}
@@ -751,129 +599,6 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         if net_state is not None and hasattr(net_state[1].learning_rate, "assign"):
             lr = net_state[1].learning_rate
             lr.assign(lr * factor)
-
-    def _check_routed_params(self):
-        # Keras accepts a negative or NaN learning rate and trains uphill.
-        for name in _POSITIVE_ROUTED:
-            value = getattr(self, name, None)
-            if value is None or not isinstance(value, (numbers.Number, str)):
-                continue  # unset, or a schedule object
-            if (
-                isinstance(value, (bool, str, complex))
-                or not math.isfinite(value)
-                or value <= 0
-            ):
-                raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
-
-    def _check_hidden_layer_sizes(self):
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
-        if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must contain positive integers, got {self.hidden_layer_sizes!r}.")
-        if sizes and self.model is not None:
-            raise ValueError("hidden_layer_sizes applies to the built-in network; it cannot be combined with model.")
-        return tuple(int(s) for s in sizes)
-
-    def _network(self, warm, Xs, Ys, hidden, seed, plan, whitening, total_weight, keep_learning_rate=False):
-        """The training network, its optimizer, loss, callbacks and initial learning rate."""
-        if warm and getattr(self, "_net", None) is not None:
-            net, optimizer, callbacks = self._net
-            if not keep_learning_rate:
-                optimizer.learning_rate.assign(self._lr0)
-            return net, optimizer, _models.as_loss(net.loss), callbacks, self._lr0
-
-        builder, params = self._scikeras_params(hidden, seed, plan, whitening, total_weight, Ys.shape[1])
-        if self.model is not None:
-            # A user's layers may draw from global seeds; scope them.
-            with global_seed_scope(seed):
-                net, callbacks = scikeras_build(builder, params, Xs, Ys)
-        else:
-            # The built-in builder reads only the width of the data; scikeras
-            # would check every row to tell it (50 ms at 1M x 20).
-            net, callbacks = scikeras_build(builder, params, Xs[:2], Ys[:2])
-        _models.check_shapes(net, Xs.shape[1], Ys.shape[1])
-        if warm:
-            # Resuming an unpickled estimator: the weights survive pickling,
-            # the optimizer state does not.
-            layers = _models.dense_layers(net)
-            if layers is None or _models.dense_layers(self.model_) is None:
-                raise ValueError("warm_start after unpickling needs a network made of Dense layers.")
-            kernels, biases = _models.unfold_scaling(
-                *_models.stack_weights(_models.dense_layers(self.model_)), *whitening.scaling,
-                inverse=whitening.inverse,
-            )
-            for layer, kernel, bias in zip(layers, kernels, biases):
-                layer.set_weights([kernel, bias] if layer.use_bias else [kernel])
-        optimizer = net.optimizer
-        lr0 = float(optimizer.learning_rate.numpy())
-        return net, optimizer, _models.as_loss(net.loss), callbacks, lr0
-
-    def _scikeras_params(self, hidden, seed, plan, whitening, total_weight, n_outputs):
-        """The model builder and the parameters scikeras builds and compiles it with."""
-        import keras
-
-        routed = self._routed_params()
-        params = {"callbacks": self.callbacks, **routed}
-        optimizer = plan.optimizer
-        if isinstance(optimizer, keras.optimizers.Optimizer):
-            # A fresh copy, so that fitting never changes the instance passed.
-            optimizer = type(optimizer).from_config(optimizer.get_config())
-        elif isinstance(optimizer, str):
-            # An unknown name goes to scikeras, which says what is wrong with it.
-            optimizer = _models.optimizer_class(optimizer) or optimizer
-        params["optimizer"] = optimizer
-        params["loss"] = _models.keras_loss(self.loss)
-        if isinstance(self.loss, str):
-            # The loss (and so tol) is evaluated in float64, even though the
-            # network computes in float32.
-            params.setdefault("loss__dtype", "float64")
-        if isinstance(optimizer, (str, type)):
-            # Keras names every new optimizer uniquely (adam, adam_1, ...), and
-            # TensorFlow keeps one eager kernel per distinct variable name for
-            # the life of the process: about 0.3 MB a fit, never freed. One
-            # fixed name keeps that cache at one entry.
-            params.setdefault("optimizer__name", "optimizer")
-        if plan.learning_rate is not None:
-            params["optimizer__learning_rate"] = plan.learning_rate
-        if self.model is None:
-            # Ridge's alpha per unit of weight, as Ridge weighs it: repeated
-            # rows and integer weights give the same penalty. The single
-            # neuron's mean squared error averages over targets too, so its
-            # penalty does; each target then gets Ridge(alpha).
-            l2 = self.alpha / total_weight / (1 if hidden else n_outputs)
-            params.update(
-                model__hidden_layer_sizes=hidden,
-                model__activation=self.activation,
-                model__n_outputs=n_outputs,
-                model__l2=l2,
-                model__seed=int(seed),
-                model__dtype=np.dtype(plan.dtype).name,
-                model__fit_intercept=self.fit_intercept,
-                model__l2_transform=whitening.transform,
-            )
-            return _models.dense_network, params
-        if isinstance(self.model, keras.Model):
-            template = self.model
-
-            def copy_of_template():
-                return keras.models.clone_model(template)
-
-            return copy_of_template, params
-        return self.model, params
-
-    def _export(self, net, whitening):
-        """The network in the caller's units: whitening and scaling folded into the weights."""
-        layers = _models.dense_layers(net)
-        if layers is None:
-            return _models.scaled_model(net, *whitening.scaling)
-        kernels, biases = _models.fold_scaling(
-            *_models.stack_weights(layers), *whitening.scaling, transform=whitening.transform
-        )
-        model = _models.folded_model(layers, kernels, biases)
-        # Keras exports (model_.export(path, format="onnx")) only a model
-        # that has been called once.
-        model(np.zeros((1, kernels[0].shape[0])), training=False)
-        return model
 
     # -- prediction and fitted attributes --------------------------------
     def predict(self, X):

@@ -21,6 +21,8 @@ import json
 import threading
 from collections import OrderedDict
 
+from ._engine import Trainer
+
 #: Trainers kept, least recently used dropped first. A grid search with
 #: cv=5 needs about two per candidate (folds differ by a row) plus the refit.
 CACHE_SIZE = 4
@@ -125,3 +127,45 @@ def clear():
     """Drop every kept trainer."""
     with _lock:
         _cache.clear()
+
+
+def train(plan, params, net, optimizer, loss_fn, callbacks, data, validation, *, seed, check, verify,
+          epoch_hook=None):
+    """Train ``net`` on ``data`` as ``plan`` says, on a shared trainer where one fits.
+
+    ``params`` are the estimator's ``get_params(deep=False)``. ``epoch_hook``
+    (the scikit-learn callbacks' Keras callback) only reads the weights of
+    the network it is given, so unlike a user's callbacks it can run on a
+    shared trainer, whose network holds this fit's weights while it trains.
+    """
+    settings = dict(
+        batch_size=plan.batch_size, shuffle=params["shuffle"], tol=plan.tol,
+        n_iter_no_change=params["n_iter_no_change"], adaptive=params["learning_rate"] == "adaptive",
+        validated=validation is not None, certified=plan.certified,
+    )
+    n_samples = data[0].n_rows if plan.certified else data[0].shape[0]
+    key = None
+    if params["model"] is None:
+        if plan.certified:
+            # Blocks come in any number; their shapes vary only in rows.
+            shapes = [data[0].signature, data[0].rows]
+        else:
+            shapes = [None if a is None else (a.shape, a.dtype.str) for a in (*data, *(validation or ()))]
+        key = program_key(net, optimizer, loss_fn, {**settings, "data": shapes}, callbacks)
+
+    def make_trainer():
+        import keras
+
+        own_net, own_optimizer = net, optimizer
+        if key is not None:
+            # Kept for later fits, so it must not share this fit's variables.
+            own_net = keras.models.clone_model(net)
+            own_optimizer = type(optimizer).from_config(optimizer.get_config())
+        return Trainer(own_net, own_optimizer, loss_fn, n_samples, **settings)
+
+    hooks = [*callbacks, epoch_hook] if epoch_hook is not None else callbacks
+    with trainer_for(key, make_trainer) as trainer:
+        return trainer.train(
+            *data, validation, epochs=params["epochs"], seed=seed, net=net, optimizer=optimizer,
+            callbacks=hooks, verbose=params["verbose"], check=check, verify=verify,
+        )

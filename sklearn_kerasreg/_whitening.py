@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._data import CACHE_ROWS, in_spans, aligned_empty, moments_to_stats, standardized
+from ._data import CACHE_ROWS, aligned_empty, in_spans, mean_one, moments_to_stats, standardized
 
 #: Above this condition number of the standardized Gram matrix the transform
 #: comes from QR of the data instead: the Gram matrix's rounding error
@@ -135,6 +135,31 @@ class Blocks:
             else:
                 Z = whitening.inputs(X[start:stop], threads=self._threads, out=self._buffer[: stop - start])
             yield Z, Ys[start:stop], None if weights is None else weights[start:stop]
+
+
+def training_data(whitening, plan, X, Y, sample_weight, held_out=None, threads=1):
+    """What the trainer gets: ``(data, sample, validation)``.
+
+    ``data`` is ``(inputs, targets, weights)`` in the network's coordinates,
+    in new 64-byte-aligned arrays that TensorFlow reads in place; for the
+    certified single neuron its inputs are :class:`Blocks`, whitened a block
+    at a time each epoch (no whitened copy of ``X``). ``sample`` is
+    ``(inputs, targets)`` for building the network, and ``validation`` the
+    ``held_out`` ``(X, Y, sample_weight)`` made the same way, or None.
+    Equal weights are left out (None): fewer operations per step.
+    """
+    weights = None if np.all(sample_weight == sample_weight[0]) else mean_one(sample_weight)
+    Ys = whitening.targets(Y)
+    if plan.certified:
+        data, head = (Blocks(whitening, X, Ys, weights, threads), None, None), whitening.inputs(X[:2])
+    else:
+        data = (whitening.inputs(X, plan.dtype, threads), Ys, weights)
+        head = data[0]
+    validation = None
+    if held_out is not None:
+        Xv, Yv, wv = held_out
+        validation = whitening.inputs(Xv, plan.dtype), whitening.targets(Yv), mean_one(wv) if wv.sum() > 0 else None
+    return data, (head, Ys), validation
 
 
 def second_moments(moments, fit_intercept):

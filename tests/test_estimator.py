@@ -58,19 +58,18 @@ def test_large_data_trains_full_batch_to_the_certified_optimum(monkeypatch, n_fe
     # Whitened inputs make each full-batch step a Newton step: a few epochs
     # on all 150,000 rows land on the least-squares coefficients, and the
     # certificate, not the loss, says when.
-    import sklearn_kerasreg._estimator as estimator_module
     from sklearn_kerasreg import _programs
 
     trainers = []
     # A trainer kept from an earlier fit of this shape would go unseen.
     _programs.clear()
 
-    class Spy(estimator_module.Trainer):
+    class Spy(_programs.Trainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             trainers.append(self)
 
-    monkeypatch.setattr(estimator_module, "Trainer", Spy)
+    monkeypatch.setattr(_programs, "Trainer", Spy)
     X, y = make_regression(150_000, n_features, noise=10, bias=3.0, random_state=0)
     w = np.random.default_rng(0).uniform(0, 2, len(y)) if weighted else None
     with warnings.catch_warnings():

@@ -180,7 +180,7 @@ def test_blocks_of_rows_train_as_the_whole_data(monkeypatch, exact_linear_regres
         return made[-1]
 
     monkeypatch.setattr(_whitening, "BLOCK_BYTES", 64 * 8 * X.shape[1])  # 64 rows a block
-    monkeypatch.setattr("sklearn_kerasreg._estimator.Blocks", spy)
+    monkeypatch.setattr(_whitening, "Blocks", spy)
     kept = KerasLinearRegressor(random_state=0).fit(X, y, sample_weight=w)
     monkeypatch.setattr(_whitening, "WHOLE_BYTES", 0)  # whitened again each epoch
     blocked = KerasLinearRegressor(random_state=0).fit(X, y, sample_weight=w)

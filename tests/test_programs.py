@@ -8,7 +8,6 @@ import pytest
 from sklearn.datasets import make_regression
 from sklearn.exceptions import ConvergenceWarning
 
-import sklearn_kerasreg._estimator as estimator_module
 from sklearn_kerasreg import KerasLinearRegressor, _programs
 
 X, y = make_regression(300, 4, noise=5, bias=2.0, random_state=0)
@@ -20,12 +19,12 @@ def made(monkeypatch):
     """Count the trainers fits make; start and end with no kept trainer."""
     trainers = []
 
-    class Spy(estimator_module.Trainer):
+    class Spy(_programs.Trainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             trainers.append(self)
 
-    monkeypatch.setattr(estimator_module, "Trainer", Spy)
+    monkeypatch.setattr(_programs, "Trainer", Spy)
     _programs.clear()
     yield trainers
     _programs.clear()
@@ -33,7 +32,7 @@ def made(monkeypatch):
 
 def own_trainers(monkeypatch):
     """From here on every fit trains its own network in place, as before trainers were shared."""
-    monkeypatch.setattr(estimator_module, "program_key", lambda *args: None)
+    monkeypatch.setattr(_programs, "program_key", lambda *args: None)
 
 
 def state(reg):
@@ -139,14 +138,14 @@ def test_two_threads_with_one_key_train_apart(made, monkeypatch, run_in_threads)
     alone = [KerasLinearRegressor(random_state=k).fit(X, (k + 1) * y) for k in range(2)]
     # Both fits are inside training at once, so they cannot take turns with one trainer.
     inside, trainers = threading.Barrier(2, timeout=60), []
-    train = estimator_module.Trainer.train
+    train = _programs.Trainer.train
 
     def train_together(self, *args, **kwargs):
         trainers.append(self)
         inside.wait()
         return train(self, *args, **kwargs)
 
-    monkeypatch.setattr(estimator_module.Trainer, "train", train_together)
+    monkeypatch.setattr(_programs.Trainer, "train", train_together)
     results = run_in_threads(lambda k: KerasLinearRegressor(random_state=k).fit(X, (k + 1) * y), 2)
     # One took the kept trainer, the other made its own.
     assert trainers[0] is not trainers[1] and len(made) == 2
