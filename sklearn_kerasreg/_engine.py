@@ -3,12 +3,12 @@
 ``keras.Model.fit`` on NumPy input rebuilds its data pipeline and synchronises
 with Python after every epoch, which costs tens of milliseconds each time. On
 small data an epoch is one cheap full-batch step, so that overhead is nearly
-all of the fit. Here the data is copied to TensorFlow once, and one compiled
-call runs many epochs; the convergence rule (``tol``, ``n_iter_no_change``,
-learning-rate drops, the best weights so far) runs inside the graph, so the
-result does not depend on how many epochs a call runs. Python gets control
-back between calls to report progress and to drive Keras callbacks, which see
-one ``on_epoch_end`` per epoch with the usual ``logs``.
+all of the fit. Here one compiled call runs many epochs (``_tf_loop``, with
+the stop rule inside the graph), and :class:`Trainer` drives it from Python:
+it copies a fit's weights in and out, gets control back between calls to
+report progress and to drive Keras callbacks (which see one
+``on_epoch_end`` per epoch with the usual ``logs``), verifies the first
+step of a certified fit, and keeps the best weights.
 
 A certified trainer (the whitened single neuron, ``_whitening``) works
 differently: each epoch is one full-batch gradient step, its gradient summed
@@ -18,12 +18,13 @@ that gradient gives their distance from the least-squares optimum; training
 stops when that is within ``tol``, keeping the weights it measured.
 """
 
-import functools
 import math
 import sys
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ._tf_loop import TensorFlowLoop, copy_variables
 
 #: Each time the monitored loss stalls, the learning rate is divided by this.
 LR_DROP_FACTOR = 5.0
@@ -97,8 +98,6 @@ class Trainer:
         batch_size, shuffle, tol, n_iter_no_change, adaptive, validated=False, seed=0,
         max_drops=MAX_LR_DROPS, certified=False,
     ):
-        import tensorflow as tf
-
         self.net = net
         self.optimizer = optimizer
         self.loss_fn = loss_fn
@@ -124,223 +123,38 @@ class Trainer:
         # value belongs to one set of weights: a full-batch step's loss or
         # certificate, or a validation loss measured after the epoch.
         self.restore_best = self.validated or self.n_batches == 1
-        # The training state below is reset by every call to train.
-        self._weights = net.trainable_variables
-        self._best_weights = [tf.Variable(v, trainable=False) for v in self._weights]
-        self._best = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
-        self._reference = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
-        self._wait = tf.Variable(0, dtype=tf.int32, trainable=False)
-        self._drops = tf.Variable(0, dtype=tf.int32, trainable=False)
-        self._epoch = tf.Variable(0, dtype=tf.int32, trainable=False)
-        self._seed = tf.Variable(int(seed), dtype=tf.int32, trainable=False)
-        self._converged = tf.Variable(False, trainable=False)
-        self._diverged = tf.Variable(False, trainable=False)
-        if not optimizer.built:
-            optimizer.build(self._weights)
-        # The data and validation data are arguments, not captured: a
-        # trainer traces once and can then serve any number of fits of the
-        # same shapes (see _programs). TensorFlow counts traces per function
-        # code object, so a bound method (or a closure) would make a search's
-        # many trainers warn of retracing; a partial is counted on its own.
-        self._run = tf.function(functools.partial(Trainer._run_epochs, self))
-        if self.certified:
-            self._sums = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self._weights]
-            # reduce_retracing: blocks come in two lengths (all but the last, the last).
-            self._accumulate = tf.function(functools.partial(Trainer._accumulate_block, self), reduce_retracing=True)
-            self._apply_sums = tf.function(functools.partial(Trainer._apply_block_sums, self))
-            self._monitor_value = tf.function(functools.partial(Trainer._monitor, self))
-        self._pass = None
-        self._gradients_released = False
-
-    # -- graph code -----------------------------------------------------
-    def _loss(self, X, y, w, training):
-        import tensorflow as tf
-
-        pred = self.net(X, training=training)
-        loss = self.loss_fn(y, pred, sample_weight=w)
-        if training and self.net.losses:
-            loss = loss + tf.add_n(self.net.losses)
-        return loss
-
-    def _step(self, X, y, w):
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            loss = self._loss(X, y, w, training=True)
-        grads = tape.gradient(loss, self._weights)
-        return tf.cast(loss, tf.float64), grads
-
-    def _monitor(self, value):
-        """Update the stall counter and the best weights with this epoch's monitored value.
-
-        Written without branches: each ``tf.cond`` costs a function call per
-        epoch and, more, a subgraph to trace per fit; ``tf.where`` and
-        unconditional assignments do the same work as a few scalar ops. A
-        NaN never counts as an improvement; it ends training anyway
-        (``_run_epochs`` marks the run diverged). A certificate improves
-        whenever it falls and has converged once it is at most ``tol``.
-        """
-        import tensorflow as tf
-
-        tol = tf.constant(0.0 if self.certified else self.tol, tf.float64)
-        wait = tf.where(value < self._reference - tol, 0, self._wait + 1)
-        reference = tf.minimum(self._reference, value)
-        if self.restore_best:
-            better = value < self._best
-            for best, var in zip(self._best_weights, self._weights):
-                best.assign(tf.where(better, var, best))
-        self._best.assign(tf.minimum(self._best, value))
-        stalled = wait >= self.patience
-        if self.adaptive:
-            drop = stalled & (self._drops < self.max_drops)
-            lr = self.optimizer.learning_rate
-            lr.assign(tf.where(drop, lr / tf.cast(LR_DROP_FACTOR, lr.dtype), lr))
-            self._drops.assign_add(tf.cast(drop, tf.int32))
-            wait = tf.where(drop, 0, wait)
-            # Progress after a drop is measured from where the drop happened:
-            # an optimizer that overshot is still improving while it comes
-            # back down, though not yet below its best.
-            reference = tf.where(drop, value, reference)
-            stalled = stalled & ~drop
-        if self.certified:
-            stalled = stalled | (value <= self.tol)
-        self._converged.assign(self._converged | stalled)
-        self._wait.assign(wait)
-        self._reference.assign(reference)
-
-    def _batched_epoch(self, X, y, w):
-        """One epoch of mini-batch steps over ``X, y`` (``w`` may be None); the mean loss.
-
-        The row count is read from the tensor, so the same code serves the
-        in-memory data of ``fit`` and the chunks of ``partial_fit``. The
-        shuffle is stateless: epoch ``e`` always uses the same permutation.
-        """
-        import tensorflow as tf
-
-        n = tf.shape(X)[0]
-        order = tf.range(n)
-        if self.shuffle:
-            order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([self._seed, self._epoch]))
-        n_batches = (n + self.batch_size - 1) // self.batch_size
-        total = tf.constant(0.0, tf.float64)
-        for b in tf.range(n_batches):
-            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
-            w_batch = None if w is None else tf.gather(w, idx)
-            loss, grads = self._step(tf.gather(X, idx), tf.gather(y, idx), w_batch)
-            self.optimizer.apply(grads, self._weights)
-            total += loss * tf.cast(tf.shape(idx)[0], tf.float64)
-        return total / tf.cast(n, tf.float64)
-
-    def _accumulate_block(self, X, y, w, fraction):
-        """Add ``fraction`` (the block's share of the rows) of the block's gradient to the sums."""
-        import tensorflow as tf
-
-        loss, grads = self._step(X, y, w)
-        for total, grad in zip(self._sums, grads):
-            total.assign_add(grad * tf.cast(fraction, grad.dtype))
-        return loss * fraction
-
-    def _apply_block_sums(self):
-        """One full-batch step with the summed gradient; the sums start again from zero."""
-        import tensorflow as tf
-
-        self.optimizer.apply([tf.identity(total) for total in self._sums], self._weights)
-        for total in self._sums:
-            total.assign(tf.zeros_like(total))
-
-    def _run_epochs(self, n_epochs, data, val):
-        import tensorflow as tf
-
-        losses = tf.TensorArray(tf.float64, size=n_epochs)
-        val_losses = tf.TensorArray(tf.float64, size=n_epochs)
-        done = tf.constant(0)
-        for i in tf.range(n_epochs):
-            if self.n_batches == 1:
-                epoch_loss, grads = self._step(*data)
-                if val is None:
-                    # The loss belongs to the weights before this step.
-                    self._monitor(epoch_loss)
-                self.optimizer.apply(grads, self._weights)
-            else:
-                epoch_loss = self._batched_epoch(*data)
-                if val is None:
-                    self._monitor(epoch_loss)
-            val_loss = tf.constant(np.nan, tf.float64)
-            if val is not None:
-                val_loss = tf.cast(self._loss(*val, training=False), tf.float64)
-                self._monitor(val_loss)
-            losses = losses.write(i, epoch_loss)
-            val_losses = val_losses.write(i, val_loss)
-            self._epoch.assign_add(1)
-            done = i + 1
-            finite = tf.math.is_finite(epoch_loss)
-            if val is not None:
-                finite = finite & tf.math.is_finite(val_loss)
-            self._diverged.assign(self._diverged | ~finite)
-            if self._converged or self._diverged:
-                break
-        return losses.stack()[:done], val_losses.stack()[:done]
-
-    def _one_pass(self, X, y, w):
-        """One epoch over data given per call (``partial_fit``): no stop rule, no drops."""
-        loss = self._batched_epoch(X, y, w)
-        self._epoch.assign_add(1)
-        return loss
+        self.loop = TensorFlowLoop(
+            net, optimizer, loss_fn, batch_size=self.batch_size, n_batches=self.n_batches,
+            shuffle=self.shuffle, tol=self.tol, patience=self.patience, adaptive=self.adaptive,
+            drop_factor=LR_DROP_FACTOR, max_drops=self.max_drops, certified=self.certified,
+            restore_best=self.restore_best, seed=seed,
+        )
 
     def train_pass(self, X, y, sample_weight):
-        """Run one epoch over ``X, y`` (arrays of the network's dtype); return its mean loss."""
-        import tensorflow as tf
+        """Run one epoch over ``X, y`` (arrays of the network's dtype); return its mean loss.
 
-        if self._pass is None:
-            # reduce_retracing: the second chunk length makes the trace
-            # shape-generic, so a stream of chunks traces at most twice.
-            self._pass = tf.function(functools.partial(Trainer._one_pass, self), reduce_retracing=True)
-        from ._fixes import no_graph_rewrites
+        No stop rule or drops apply (``partial_fit``: the caller decides).
+        """
+        return self.loop.train_pass(X, y, sample_weight)
 
-        with no_graph_rewrites():
-            loss = self._pass(tf.convert_to_tensor(X), tf.convert_to_tensor(y), tf.convert_to_tensor(sample_weight))
-        return float(loss)
-
-    # -- Python driver ----------------------------------------------------
-    def _inputs(self, X, y, sample_weight, validation):
-        """The arrays as the traced function takes them: tensors over their memory."""
-        return _tensors((X, y, sample_weight)), _tensors(validation)
+    def release(self):
+        """Let the backend free what only compiling needed; the trainer stays usable."""
+        self.loop.release()
 
     def _load(self, net, optimizer, seed):
         """Start a run: take ``net``'s weights and ``optimizer``'s state, reset the stop rule."""
-        import tensorflow as tf
-
         if net is not None and net is not self.net:
             if not optimizer.built:
                 optimizer.build(net.trainable_variables)
-            _copy(net.trainable_variables, self._weights)
-            _copy(optimizer.variables, self.optimizer.variables)
-        _copy(self._weights, self._best_weights)
-        for var in (self._best, self._reference):
-            var.assign(tf.constant(np.inf, tf.float64))
-        for var in (self._wait, self._drops, self._epoch):
-            var.assign(0)
-        self._seed.assign(int(seed))
-        self._converged.assign(False)
-        self._diverged.assign(False)
+            copy_variables(net.trainable_variables, self.net.trainable_variables)
+            copy_variables(optimizer.variables, self.optimizer.variables)
+        self.loop.reset(seed)
 
     def _store(self, net, optimizer):
         """End a run: hand the weights and the optimizer's state back to ``net`` and ``optimizer``."""
         if net is not None and net is not self.net:
-            _copy(self._weights, net.trainable_variables)
-            _copy(self.optimizer.variables, optimizer.variables)
-
-    def release(self):
-        """Let TensorFlow free what only tracing needed; the trainer stays usable (see ``_fixes``)."""
-        from ._fixes import release_custom_gradients
-
-        if not self._gradients_released:
-            functions = [self._run]
-            if self.certified:
-                functions += [self._accumulate, self._apply_sums, self._monitor_value]
-            for function in functions:
-                release_custom_gradients(function)
-            self._gradients_released = True
+            copy_variables(self.net.trainable_variables, net.trainable_variables)
+            copy_variables(self.optimizer.variables, optimizer.variables)
 
     def train(
         self, X, y, sample_weight=None, validation=None, *, epochs, seed=0,
@@ -387,16 +201,11 @@ class Trainer:
         verbose : int
         """
         import keras
-        import tensorflow as tf
-
-        from ._fixes import no_graph_rewrites
 
         if (validation is not None) != self.validated:
             raise ValueError("validation data must be given exactly when the trainer was made with validated=True.")
         if (check is not None) != self.certified:
             raise ValueError("check must be given exactly when the trainer is certified.")
-        if not self.certified:
-            data, val = self._inputs(X, y, sample_weight, validation)
         self._load(net, optimizer, seed)
         result = TrainResult()
         callbacks = list(callbacks or [])
@@ -411,15 +220,13 @@ class Trainer:
             if callbacks:
                 cb.on_epoch_begin(result.n_epochs)
             if self.certified:
-                loss, val_loss, val = self._certified_epoch(X, check), [np.nan], None
+                loss, val_loss = self.loop.certified_epoch(X, check), [np.nan]
             else:
-                with no_graph_rewrites():
-                    losses = self._run(tf.constant(n), data, val)
-                loss, val_loss = (t.numpy().tolist() for t in losses)
+                loss, val_loss = self.loop.epochs(n, (X, y, sample_weight), validation)
             for j, value in enumerate(loss):
                 epoch = result.n_epochs + j
                 logs = {"loss": value}
-                if val is not None:
+                if validation is not None:
                     logs["val_loss"] = val_loss[j]
                 if callbacks:
                     cb.on_epoch_end(epoch, logs)
@@ -427,15 +234,15 @@ class Trainer:
             result.loss += loss
             result.val_loss += val_loss
             result.n_epochs += len(loss)
-            if bool(self._diverged.numpy()):
+            if self.loop.diverged:
                 result.diverged = True
                 break
-            if verify is not None and result.n_epochs == 1 and not bool(self._converged.numpy()):
+            if verify is not None and result.n_epochs == 1 and not self.loop.converged:
                 result.certified = float(verify(self.net))
                 if result.certified <= self.tol:
                     result.converged = result.verified = True
                     break
-            if bool(self._converged.numpy()):
+            if self.loop.converged:
                 result.converged = True
                 break
             if self.net.stop_training:
@@ -444,33 +251,12 @@ class Trainer:
         cb.on_train_end()
         progress.end(result)
         # Verified weights are the ones verify measured; otherwise the best the monitor saw.
-        if not result.verified and self.restore_best and np.isfinite(self._best.numpy()) and not result.diverged:
-            _copy(self._best_weights, self._weights)
+        if not result.verified and self.restore_best and np.isfinite(self.loop.best) and not result.diverged:
+            self.loop.restore_best_weights()
         if self.certified and not result.verified:
-            result.certified = float(self._best.numpy())
+            result.certified = self.loop.best
         self._store(net, optimizer)
         return result
-
-    def _certified_epoch(self, blocks, check):
-        """One full-batch step, its gradient summed over ``blocks()`` and given to ``check``
-        with the weights it was taken at. Returns the loss, as a one-element list."""
-        import tensorflow as tf
-
-        from ._fixes import no_graph_rewrites
-
-        loss = 0.0
-        with no_graph_rewrites():
-            for X, y, w in blocks():
-                fraction = tf.constant(X.shape[0] / blocks.n_rows, tf.float64)
-                loss += float(self._accumulate(*_tensors((X, y, w)), fraction))
-            # Like the loss, the check belongs to the weights before this step.
-            value = float(check([v.numpy() for v in self._weights], [g.numpy() for g in self._sums]))
-            self._monitor_value(tf.constant(value, tf.float64))
-            self._apply_sums()
-        self._epoch.assign_add(1)
-        if not np.isfinite(loss):
-            self._diverged.assign(True)
-        return [loss]
 
 
 class _Progress:
@@ -511,19 +297,3 @@ class _Progress:
             else:
                 why = "converged"
             print(f"Epoch {n}: training stopped, {why}.", file=sys.stdout, flush=True)
-
-
-def _tensors(arrays):
-    """Tensors over the arrays' memory (None stays None); None for no arrays."""
-    from ._fixes import tensor_over
-
-    return None if arrays is None else tuple(None if a is None else tensor_over(a) for a in arrays)
-
-
-def _copy(sources, targets):
-    """Assign each source variable's value to its target (same shapes, in order)."""
-    sources, targets = list(sources), list(targets)
-    if len(sources) != len(targets):
-        raise ValueError(f"Cannot copy {len(sources)} variables onto {len(targets)}.")
-    for source, target in zip(sources, targets):
-        target.assign(source)

@@ -69,7 +69,7 @@ SEQUENCE = [
 
 def traces(trainer):
     """How often the trainer's training function was traced."""
-    function = trainer._accumulate if trainer.certified else trainer._run
+    function = trainer.loop._accumulate if trainer.certified else trainer.loop._run
     return function.experimental_get_tracing_count()
 
 

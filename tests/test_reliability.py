@@ -183,10 +183,10 @@ def test_memory_is_flat_over_200_sequential_fits(monkeypatch, shared):
     # These fits can share one traced trainer (sklearn_kerasreg._programs);
     # with a trainer traced per fit, as for custom models, they exercise
     # what TensorFlow keeps of each trace.
-    import sklearn_kerasreg._estimator as estimator_module
+    from sklearn_kerasreg import _programs
 
     if not shared:
-        monkeypatch.setattr(estimator_module, "program_key", lambda *args: None)
+        monkeypatch.setattr(_programs, "program_key", lambda *args: None)
     psutil = pytest.importorskip("psutil")
     trim = _glibc_malloc_trim()
     if trim is None:

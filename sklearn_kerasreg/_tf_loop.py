@@ -1,0 +1,312 @@
+"""The TensorFlow side of a trainer: compiled epochs, with the stop rule inside them.
+
+:class:`~sklearn_kerasreg._engine.Trainer` drives training from Python and
+is the same for every network; this module is what it runs on TensorFlow.
+One ``tf.function`` runs many epochs per call, and the convergence rule
+(``tol``, ``n_iter_no_change``, learning-rate drops, the best weights so
+far) runs inside the graph, as a few branch-free scalar ops an epoch, so
+the result does not depend on how many epochs a call runs. The certified
+single neuron instead sums each epoch's full-batch gradient over blocks of
+rows (one compiled call a block) and takes one step with the sum.
+
+TensorFlow's private names used here live in ``_fixes``, each with its
+reason and a public fallback: arrays are read in place (``tensor_over``),
+Grappler's graph rewrites are off for these small graphs
+(``no_graph_rewrites``), and custom gradients that only tracing needed are
+let go (``release_custom_gradients``).
+"""
+
+import functools
+
+import numpy as np
+
+
+class TensorFlowLoop:
+    """The compiled epochs and in-graph stop rule of one trainer (see ``Trainer`` for the settings).
+
+    It trains ``net``'s own variables with ``optimizer``; its state (the
+    stop rule's counters, the best weights, the epoch, the shuffle seed) is
+    reset by :meth:`reset` at the start of every run.
+    """
+
+    def __init__(
+        self, net, optimizer, loss_fn, *, batch_size, n_batches, shuffle, tol, patience, adaptive,
+        drop_factor, max_drops, certified, restore_best, seed=0,
+    ):
+        import tensorflow as tf
+
+        self.net, self.optimizer, self.loss_fn = net, optimizer, loss_fn
+        self.batch_size, self.n_batches, self.shuffle = batch_size, n_batches, shuffle
+        self.tol, self.patience, self.adaptive = tol, patience, adaptive
+        self.drop_factor, self.max_drops = drop_factor, max_drops
+        self.certified, self.restore_best = certified, restore_best
+        self._weights = net.trainable_variables
+        self._best_weights = [tf.Variable(v, trainable=False) for v in self._weights]
+        self._best = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
+        self._reference = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
+        self._wait = tf.Variable(0, dtype=tf.int32, trainable=False)
+        self._drops = tf.Variable(0, dtype=tf.int32, trainable=False)
+        self._epoch = tf.Variable(0, dtype=tf.int32, trainable=False)
+        self._seed = tf.Variable(int(seed), dtype=tf.int32, trainable=False)
+        self._converged = tf.Variable(False, trainable=False)
+        self._diverged = tf.Variable(False, trainable=False)
+        if not optimizer.built:
+            optimizer.build(self._weights)
+        # The data and validation data are arguments, not captured: a
+        # trainer traces once and can then serve any number of fits of the
+        # same shapes (see _programs). TensorFlow counts traces per function
+        # code object, so a bound method (or a closure) would make a search's
+        # many trainers warn of retracing; a partial is counted on its own.
+        self._run = tf.function(functools.partial(TensorFlowLoop._run_epochs, self))
+        if self.certified:
+            self._sums = [tf.Variable(tf.zeros_like(v), trainable=False) for v in self._weights]
+            # reduce_retracing: blocks come in two lengths (all but the last, the last).
+            self._accumulate = tf.function(
+                functools.partial(TensorFlowLoop._accumulate_block, self), reduce_retracing=True
+            )
+            self._apply_sums = tf.function(functools.partial(TensorFlowLoop._apply_block_sums, self))
+            self._monitor_value = tf.function(functools.partial(TensorFlowLoop._monitor, self))
+        self._pass = None
+        self._gradients_released = False
+
+    # -- graph code -----------------------------------------------------
+    def _loss(self, X, y, w, training):
+        import tensorflow as tf
+
+        pred = self.net(X, training=training)
+        loss = self.loss_fn(y, pred, sample_weight=w)
+        if training and self.net.losses:
+            loss = loss + tf.add_n(self.net.losses)
+        return loss
+
+    def _step(self, X, y, w):
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss = self._loss(X, y, w, training=True)
+        grads = tape.gradient(loss, self._weights)
+        return tf.cast(loss, tf.float64), grads
+
+    def _monitor(self, value):
+        """Update the stall counter and the best weights with this epoch's monitored value.
+
+        Written without branches: each ``tf.cond`` costs a function call per
+        epoch and, more, a subgraph to trace per fit; ``tf.where`` and
+        unconditional assignments do the same work as a few scalar ops. A
+        NaN never counts as an improvement; it ends training anyway
+        (``_run_epochs`` marks the run diverged). A certificate improves
+        whenever it falls and has converged once it is at most ``tol``.
+        """
+        import tensorflow as tf
+
+        tol = tf.constant(0.0 if self.certified else self.tol, tf.float64)
+        wait = tf.where(value < self._reference - tol, 0, self._wait + 1)
+        reference = tf.minimum(self._reference, value)
+        if self.restore_best:
+            better = value < self._best
+            for best, var in zip(self._best_weights, self._weights):
+                best.assign(tf.where(better, var, best))
+        self._best.assign(tf.minimum(self._best, value))
+        stalled = wait >= self.patience
+        if self.adaptive:
+            drop = stalled & (self._drops < self.max_drops)
+            lr = self.optimizer.learning_rate
+            lr.assign(tf.where(drop, lr / tf.cast(self.drop_factor, lr.dtype), lr))
+            self._drops.assign_add(tf.cast(drop, tf.int32))
+            wait = tf.where(drop, 0, wait)
+            # Progress after a drop is measured from where the drop happened:
+            # an optimizer that overshot is still improving while it comes
+            # back down, though not yet below its best.
+            reference = tf.where(drop, value, reference)
+            stalled = stalled & ~drop
+        if self.certified:
+            stalled = stalled | (value <= self.tol)
+        self._converged.assign(self._converged | stalled)
+        self._wait.assign(wait)
+        self._reference.assign(reference)
+
+    def _batched_epoch(self, X, y, w):
+        """One epoch of mini-batch steps over ``X, y`` (``w`` may be None); the mean loss.
+
+        The row count is read from the tensor, so the same code serves the
+        in-memory data of ``fit`` and the chunks of ``partial_fit``. The
+        shuffle is stateless: epoch ``e`` always uses the same permutation.
+        """
+        import tensorflow as tf
+
+        n = tf.shape(X)[0]
+        order = tf.range(n)
+        if self.shuffle:
+            order = tf.random.experimental.stateless_shuffle(order, seed=tf.stack([self._seed, self._epoch]))
+        n_batches = (n + self.batch_size - 1) // self.batch_size
+        total = tf.constant(0.0, tf.float64)
+        for b in tf.range(n_batches):
+            idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            w_batch = None if w is None else tf.gather(w, idx)
+            loss, grads = self._step(tf.gather(X, idx), tf.gather(y, idx), w_batch)
+            self.optimizer.apply(grads, self._weights)
+            total += loss * tf.cast(tf.shape(idx)[0], tf.float64)
+        return total / tf.cast(n, tf.float64)
+
+    def _accumulate_block(self, X, y, w, fraction):
+        """Add ``fraction`` (the block's share of the rows) of the block's gradient to the sums."""
+        import tensorflow as tf
+
+        loss, grads = self._step(X, y, w)
+        for total, grad in zip(self._sums, grads):
+            total.assign_add(grad * tf.cast(fraction, grad.dtype))
+        return loss * fraction
+
+    def _apply_block_sums(self):
+        """One full-batch step with the summed gradient; the sums start again from zero."""
+        import tensorflow as tf
+
+        self.optimizer.apply([tf.identity(total) for total in self._sums], self._weights)
+        for total in self._sums:
+            total.assign(tf.zeros_like(total))
+
+    def _run_epochs(self, n_epochs, data, val):
+        import tensorflow as tf
+
+        losses = tf.TensorArray(tf.float64, size=n_epochs)
+        val_losses = tf.TensorArray(tf.float64, size=n_epochs)
+        done = tf.constant(0)
+        for i in tf.range(n_epochs):
+            if self.n_batches == 1:
+                epoch_loss, grads = self._step(*data)
+                if val is None:
+                    # The loss belongs to the weights before this step.
+                    self._monitor(epoch_loss)
+                self.optimizer.apply(grads, self._weights)
+            else:
+                epoch_loss = self._batched_epoch(*data)
+                if val is None:
+                    self._monitor(epoch_loss)
+            val_loss = tf.constant(np.nan, tf.float64)
+            if val is not None:
+                val_loss = tf.cast(self._loss(*val, training=False), tf.float64)
+                self._monitor(val_loss)
+            losses = losses.write(i, epoch_loss)
+            val_losses = val_losses.write(i, val_loss)
+            self._epoch.assign_add(1)
+            done = i + 1
+            finite = tf.math.is_finite(epoch_loss)
+            if val is not None:
+                finite = finite & tf.math.is_finite(val_loss)
+            self._diverged.assign(self._diverged | ~finite)
+            if self._converged or self._diverged:
+                break
+        return losses.stack()[:done], val_losses.stack()[:done]
+
+    def _one_pass(self, X, y, w):
+        """One epoch over data given per call (``partial_fit``): no stop rule, no drops."""
+        loss = self._batched_epoch(X, y, w)
+        self._epoch.assign_add(1)
+        return loss
+
+    def train_pass(self, X, y, sample_weight):
+        """Run one epoch over ``X, y`` (arrays of the network's dtype); return its mean loss."""
+        import tensorflow as tf
+
+        if self._pass is None:
+            # reduce_retracing: the second chunk length makes the trace
+            # shape-generic, so a stream of chunks traces at most twice.
+            self._pass = tf.function(functools.partial(TensorFlowLoop._one_pass, self), reduce_retracing=True)
+        from ._fixes import no_graph_rewrites
+
+        with no_graph_rewrites():
+            loss = self._pass(*(tf.convert_to_tensor(a) for a in (X, y, sample_weight)))
+        return float(loss)
+
+    # -- what the driver calls -------------------------------------------
+    def reset(self, seed):
+        """Start a run from the network's current weights: the stop rule starts again."""
+        import tensorflow as tf
+
+        copy_variables(self._weights, self._best_weights)
+        for var in (self._best, self._reference):
+            var.assign(tf.constant(np.inf, tf.float64))
+        for var in (self._wait, self._drops, self._epoch):
+            var.assign(0)
+        self._seed.assign(int(seed))
+        self._converged.assign(False)
+        self._diverged.assign(False)
+
+    def epochs(self, n, data, validation):
+        """Run up to ``n`` epochs in one compiled call; the losses and validation losses, as lists.
+
+        ``data`` and ``validation`` are the arrays of :meth:`Trainer.train`;
+        TensorFlow reads them in place.
+        """
+        import tensorflow as tf
+
+        from ._fixes import no_graph_rewrites
+
+        with no_graph_rewrites():
+            losses = self._run(tf.constant(n), _tensors(data), _tensors(validation))
+        return [t.numpy().tolist() for t in losses]
+
+    @property
+    def converged(self):
+        return bool(self._converged.numpy())
+
+    @property
+    def diverged(self):
+        return bool(self._diverged.numpy())
+
+    @property
+    def best(self):
+        """The smallest monitored value of the run."""
+        return float(self._best.numpy())
+
+    def restore_best_weights(self):
+        copy_variables(self._best_weights, self._weights)
+
+    def certified_epoch(self, blocks, check):
+        """One full-batch step, its gradient summed over ``blocks()`` and given to ``check``
+        with the weights it was taken at. Returns the loss, as a one-element list."""
+        import tensorflow as tf
+
+        from ._fixes import no_graph_rewrites
+
+        loss = 0.0
+        with no_graph_rewrites():
+            for X, y, w in blocks():
+                fraction = tf.constant(X.shape[0] / blocks.n_rows, tf.float64)
+                loss += float(self._accumulate(*_tensors((X, y, w)), fraction))
+            # Like the loss, the check belongs to the weights before this step.
+            value = float(check([v.numpy() for v in self._weights], [g.numpy() for g in self._sums]))
+            self._monitor_value(tf.constant(value, tf.float64))
+            self._apply_sums()
+        self._epoch.assign_add(1)
+        if not np.isfinite(loss):
+            self._diverged.assign(True)
+        return [loss]
+
+    def release(self):
+        """Let TensorFlow free what only tracing needed; the loop stays usable (see ``_fixes``)."""
+        from ._fixes import release_custom_gradients
+
+        if not self._gradients_released:
+            functions = [self._run]
+            if self.certified:
+                functions += [self._accumulate, self._apply_sums, self._monitor_value]
+            for function in functions:
+                release_custom_gradients(function)
+            self._gradients_released = True
+
+
+def _tensors(arrays):
+    """Tensors over the arrays' memory (None stays None); None for no arrays."""
+    from ._fixes import tensor_over
+
+    return None if arrays is None else tuple(None if a is None else tensor_over(a) for a in arrays)
+
+
+def copy_variables(sources, targets):
+    """Assign each source variable's value to its target (same shapes, in order)."""
+    sources, targets = list(sources), list(targets)
+    if len(sources) != len(targets):
+        raise ValueError(f"Cannot copy {len(sources)} variables onto {len(targets)}.")
+    for source, target in zip(sources, targets):
+        target.assign(source)
