@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._tf_loop import TensorFlowLoop, copy_variables
+from ._models import copy_variables
+from ._runtime import loop_class
 
 #: Each time the monitored loss stalls, the learning rate is divided by this.
 LR_DROP_FACTOR = 5.0
@@ -123,7 +124,7 @@ class Trainer:
         # value belongs to one set of weights: a full-batch step's loss or
         # certificate, or a validation loss measured after the epoch.
         self.restore_best = self.validated or self.n_batches == 1
-        self.loop = TensorFlowLoop(
+        self.loop = loop_class()(
             net, optimizer, loss_fn, batch_size=self.batch_size, n_batches=self.n_batches,
             shuffle=self.shuffle, tol=self.tol, patience=self.patience, adaptive=self.adaptive,
             drop_factor=LR_DROP_FACTOR, max_drops=self.max_drops, certified=self.certified,

@@ -30,7 +30,7 @@ from ._network import build, export, resume
 from ._pickling import picklable_state, unpickled_state
 from ._plan import make_plan
 from ._programs import train
-from ._runtime import cap_tensorflow_threads, data_threads
+from ._runtime import backend_scope, cap_tensorflow_threads, data_threads
 from ._validation import check_fit_data, check_hidden_layer_sizes, check_validation_data
 from ._whitening import certificate, fit_whitening, scaling_only, training_data
 
@@ -327,7 +327,7 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         -------
         self : KerasLinearRegressor
         """
-        with self._unchanged_on_error(continues_training=self.warm_start):
+        with self._unchanged_on_error(continues_training=self.warm_start), backend_scope():
             self._fit(X, y, sample_weight, (X_val, y_val, sample_weight_val))
         return self
 
@@ -528,7 +528,7 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         >>> np.round(reg.coef_, 1), round(reg.intercept_, 1)
         (array([ 3., -1.]), 2.0)
         """
-        with self._unchanged_on_error(continues_training=True):
+        with self._unchanged_on_error(continues_training=True), backend_scope():
             self._partial_fit(X, y, sample_weight)
         return self
 
@@ -616,9 +616,10 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         X = validate_data(self, X, reset=False, dtype=np.float64)
         cap_tensorflow_threads()
         out = np.empty((X.shape[0], self._n_outputs))
-        for start in range(0, X.shape[0], BLOCK_ROWS):
-            block = X[start : start + BLOCK_ROWS]
-            out[start : start + BLOCK_ROWS] = np.asarray(self.model_(block, training=False), dtype=np.float64)
+        with backend_scope():
+            for start in range(0, X.shape[0], BLOCK_ROWS):
+                block = X[start : start + BLOCK_ROWS]
+                out[start : start + BLOCK_ROWS] = np.asarray(self.model_(block, training=False), dtype=np.float64)
         return out.ravel() if self._y_1d else out
 
     def _dense_weights(self):

@@ -338,3 +338,13 @@ def _call_options_without_rewrites():
     config.ParseFromString(before.config_proto_serialized)
     config.graph_options.rewrite_options.disable_meta_optimizer = True
     return ctx, before, context.FunctionCallOptions(executor_type=before.executor_type, config_proto=config)
+
+
+def huber_delta(loss):
+    """The ``delta`` of a Keras ``Huber`` loss, or None where it cannot be read.
+
+    Keras 3.15's ``Huber.get_config`` leaves ``delta`` out; the loss keeps
+    it in the private ``_fn_kwargs`` of its function wrapper.
+    """
+    delta = getattr(loss, "_fn_kwargs", {}).get("delta")
+    return None if delta is None else float(delta)

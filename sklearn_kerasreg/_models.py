@@ -284,3 +284,12 @@ def check_shapes(net, n_features, n_outputs):
         raise ValueError(f"The model expects {n_in} input features but X has {n_features}.")
     if n_out is not None and n_out != n_outputs:
         raise ValueError(f"The model has {n_out} output(s) but y has {n_outputs} target(s).")
+
+
+def copy_variables(sources, targets):
+    """Assign each source variable's value to its target (same shapes, in order)."""
+    sources, targets = list(sources), list(targets)
+    if len(sources) != len(targets):
+        raise ValueError(f"Cannot copy {len(sources)} variables onto {len(targets)}.")
+    for source, target in zip(sources, targets):
+        target.assign(source)

@@ -407,6 +407,7 @@ def _load_model(raw, fail):
     import keras
 
     from ._fixes import keras_safe_mode
+    from ._runtime import backend_scope
 
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as inner:
@@ -428,7 +429,8 @@ def _load_model(raw, fail):
         with open(model_path, "wb") as f:
             f.write(raw)
         try:
-            with keras_safe_mode(True):
+            # On JAX, float64 weights need jax_enable_x64 while they are made.
+            with keras_safe_mode(True), backend_scope():
                 return keras.saving.load_model(model_path, compile=False, safe_mode=True)
         except Exception as exc:
             raise fail(f"model.keras could not be loaded in Keras safe mode ({type(exc).__name__}: {exc}).") from None

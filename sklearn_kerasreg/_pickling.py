@@ -19,6 +19,14 @@ class _Cloudpickled:
         self.data = data
 
 
+class _InBackendScope:
+    """A Keras model pickled on its own, restored by :func:`unpickled_state` inside
+    ``_runtime.backend_scope``: on JAX, float64 weights built outside it become float32."""
+
+    def __init__(self, data):
+        self.data = data
+
+
 def _is_plain(value):
     """True for values every pickler handles: None, numbers, strings and tuples/lists of them."""
     if value is None or isinstance(value, (str, bytes, numbers.Number, np.generic)):
@@ -33,6 +41,9 @@ def picklable_state(estimator, state):
     cloudpickle bytes; failing that it is dropped (set to None) with a
     warning, and the names are kept in ``_dropped_params``.
     """
+    if "model_" in state:
+        # Wrapped on every backend: the pickle may be loaded on another.
+        state["model_"] = _InBackendScope(pickle.dumps(state["model_"]))
     dropped = []
     for name in estimator.get_params(deep=False):
         value = state.get(name)
@@ -60,6 +71,11 @@ def picklable_state(estimator, state):
 
 def unpickled_state(estimator, state):
     """Inverse of :func:`picklable_state`: cloudpickled parameters loaded back."""
+    from ._runtime import backend_scope
+
+    if isinstance(state.get("model_"), _InBackendScope):
+        with backend_scope():
+            state["model_"] = pickle.loads(state["model_"].data)
     dropped = []
     for name, value in state.items():
         if isinstance(value, _Cloudpickled):

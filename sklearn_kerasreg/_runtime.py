@@ -1,4 +1,4 @@
-"""The TensorFlow runtime: the Keras backend it needs, and thread pools capped in worker processes.
+"""The runtime: the Keras backend a fit runs on, and TensorFlow's thread pools capped in worker processes.
 
 TensorFlow sizes its intra-op and inter-op thread pools to every core of the
 machine. In a search with ``n_jobs=2`` on two cores, each worker would then
@@ -8,35 +8,55 @@ many threads a worker should use: joblib's loky workers get
 workers ``OMP_NUM_THREADS=1``. We apply the same number to TensorFlow.
 """
 
+import contextlib
 import os
 import threading
 
 #: Overrides every other source when set to a positive integer.
 THREADS_ENV = "SKLEARN_KERASREG_TF_THREADS"
 
-#: The Keras backends this package trains on.
-SUPPORTED_BACKENDS = ("tensorflow",)
+#: The Keras backends this package trains on, and the module of each one's compiled loop.
+SUPPORTED_BACKENDS = {"tensorflow": "_tf_loop", "jax": "_jax_loop"}
 
 _lock = threading.Lock()
 _applied = False
 
 
 def check_keras_backend():
-    """Raise a ``RuntimeError`` that says what to do if Keras runs on a backend we cannot train on.
-
-    The training loop is a TensorFlow graph; on another backend it failed
-    deep inside the trace (``Cannot convert a symbolic tf.Tensor``).
-    """
+    """Raise a ``RuntimeError`` that says what to do if Keras runs on a backend we cannot train on."""
     import keras
 
     backend = keras.backend.backend()
     if backend not in SUPPORTED_BACKENDS:
         raise RuntimeError(
-            f"sklearn_kerasreg trains with TensorFlow, but Keras is running on the {backend!r} "
+            f"sklearn_kerasreg trains on TensorFlow or JAX, but Keras is running on the {backend!r} "
             f"backend. Supported backends: {', '.join(map(repr, SUPPORTED_BACKENDS))}. Set the "
-            "environment variable KERAS_BACKEND=tensorflow before Keras is first imported (or "
+            "environment variable KERAS_BACKEND to one of them before Keras is first imported (or "
             '"backend" in ~/.keras/keras.json).'
         )
+
+
+def loop_class():
+    """The compiled training loop of the running Keras backend (``TensorFlowLoop`` or ``JaxLoop``)."""
+    import importlib
+
+    import keras
+
+    backend = keras.backend.backend()
+    check_keras_backend()
+    module = importlib.import_module(f".{SUPPORTED_BACKENDS[backend]}", __package__)
+    return module.JaxLoop if backend == "jax" else module.TensorFlowLoop
+
+
+def backend_scope():
+    """What a fit or a prediction runs inside: on JAX, float64 computation (``jax_enable_x64``)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        from ._jax_loop import float64_scope
+
+        return float64_scope()
+    return contextlib.nullcontext()
 
 
 def thread_cap():
@@ -122,7 +142,9 @@ def cap_tensorflow_threads():
             return
         _applied = True
         n = thread_cap()
-        if n is None:
+        import keras
+
+        if n is None or keras.backend.backend() != "tensorflow":
             return
         import tensorflow as tf
 

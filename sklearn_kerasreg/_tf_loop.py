@@ -20,6 +20,8 @@ import functools
 
 import numpy as np
 
+from ._models import copy_variables
+
 
 class TensorFlowLoop:
     """The compiled epochs and in-graph stop rule of one trainer (see ``Trainer`` for the settings).
@@ -301,12 +303,3 @@ def _tensors(arrays):
     from ._fixes import tensor_over
 
     return None if arrays is None else tuple(None if a is None else tensor_over(a) for a in arrays)
-
-
-def copy_variables(sources, targets):
-    """Assign each source variable's value to its target (same shapes, in order)."""
-    sources, targets = list(sources), list(targets)
-    if len(sources) != len(targets):
-        raise ValueError(f"Cannot copy {len(sources)} variables onto {len(targets)}.")
-    for source, target in zip(sources, targets):
-        target.assign(source)
