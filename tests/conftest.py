@@ -101,8 +101,42 @@ def run_in_threads():
     return run
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "tensorflow_only: checks what exists only on Keras's TensorFlow backend (skipped elsewhere)"
+    )
+
+
+#: The test modules run on a backend other than TensorFlow (CI's JAX run):
+#: what the training loop, its numerics and persistence touch. The others
+#: (CLI, plots, docs, Dask and joblib workers, ONNX, TensorFlow's own
+#: machinery) do not depend on the backend's loop, and CI runs them on
+#: TensorFlow; running them twice would double CI's time.
+OTHER_BACKEND_MODULES = {
+    "test_backends.py", "test_callbacks.py", "test_common.py", "test_estimator.py", "test_nist.py",
+    "test_persistence.py", "test_programs.py", "test_streaming.py", "test_validation_data.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"TensorFlow only; Keras runs on {backend}")
+    kept, deselected = [], []
+    for item in items:
+        (kept if item.path.name in OTHER_BACKEND_MODULES else deselected).append(item)
+        if "tensorflow_only" in item.keywords:
+            item.add_marker(skip)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
 def pytest_report_header(config):
-    """The versions this run tests (CI runs the newest and the declared floors)."""
+    """The versions this run tests (CI runs the newest and the declared floors, and JAX)."""
     from importlib.metadata import PackageNotFoundError, version
 
     names = ("numpy", "scikit-learn", "tensorflow", "keras", "scikeras", "jax")
@@ -112,4 +146,6 @@ def pytest_report_header(config):
             found.append(f"{name} {version(name)}")
         except PackageNotFoundError:
             pass
-    return "versions: " + ", ".join(found)
+    import keras
+
+    return f"Keras backend: {keras.backend.backend()}; versions: " + ", ".join(found)

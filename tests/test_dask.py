@@ -60,6 +60,7 @@ def _fitted_thread_pools():
     return threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()
 
 
+@pytest.mark.tensorflow_only
 def test_tensorflow_threads_are_capped_on_dask_workers(client):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

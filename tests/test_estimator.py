@@ -14,6 +14,7 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.neural_network import MLPRegressor
 
 from sklearn_kerasreg import KerasLinearRegressor
+from sklearn_kerasreg._runtime import backend_scope
 
 
 def relative_error(actual, expected):
@@ -145,10 +146,13 @@ def test_model_predicts_in_original_units_on_its_own(tmp_path):
     reg = KerasLinearRegressor(random_state=0).fit(X * 100 + 7, y)
     path = tmp_path / "model.keras"
     reg.model_.save(path)
-    loaded = keras.saving.load_model(path, safe_mode=True)
-    np.testing.assert_allclose(
-        np.asarray(loaded(X * 100 + 7)).ravel(), reg.predict(X * 100 + 7), rtol=1e-12
-    )
+    # On JAX, float64 needs jax_enable_x64 where weights are made and used;
+    # fit and predict turn it on for themselves.
+    with backend_scope():
+        loaded = keras.saving.load_model(path, safe_mode=True)
+        np.testing.assert_allclose(
+            np.asarray(loaded(X * 100 + 7)).ravel(), reg.predict(X * 100 + 7), rtol=1e-12
+        )
     kernel, bias = reg.model_.layers[-1].get_weights()
     np.testing.assert_allclose(kernel.ravel(), reg.coef_)
     np.testing.assert_allclose(bias[0], reg.intercept_)
@@ -277,7 +281,9 @@ def test_user_builder_is_trained_and_scaled(tutorial_data):
         return model
 
     X, y = tutorial_data
-    reg = KerasLinearRegressor(build, random_state=0, learning_rate_init=0.1).fit(X, y)
+    # A tight tol: at the default 1e-4 where the loss-based stop lands depends
+    # on the initial weights, which each Keras backend draws differently.
+    reg = KerasLinearRegressor(build, random_state=0, learning_rate_init=0.1, tol=1e-8).fit(X, y)
     ref = LinearRegression().fit(X, y)
     assert relative_error(reg.coef_, ref.coef_) <= 1e-3
 
@@ -441,35 +447,15 @@ def test_importing_does_not_load_tensorflow():
 
 
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
-def test_another_keras_backend_is_refused_before_any_work(monkeypatch, method, tutorial_data):
+def test_an_unsupported_keras_backend_is_refused_before_any_work(monkeypatch, method, tutorial_data):
     import keras
 
-    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
     reg = KerasLinearRegressor(random_state=0)
     before = reg.__dict__.copy()
-    with pytest.raises(RuntimeError, match="'jax' backend. Supported backends: 'tensorflow'. Set .*KERAS_BACKEND"):
+    with pytest.raises(RuntimeError, match="'torch' backend. Supported backends: 'tensorflow', 'jax'. Set .*KERAS_BACKEND"):
         getattr(reg, method)(*tutorial_data)
     assert reg.__dict__ == before
-
-
-def test_a_process_on_the_jax_backend_gets_the_backend_error():
-    # The real thing: Keras imported with KERAS_BACKEND=jax (needs jax).
-    import os
-    import subprocess
-    import sys
-
-    pytest.importorskip("jax")
-    code = (
-        "import numpy as np\n"
-        "from sklearn_kerasreg import KerasLinearRegressor\n"
-        "try:\n"
-        "    KerasLinearRegressor().fit(np.arange(10.0).reshape(-1, 1), np.arange(10.0))\n"
-        "except RuntimeError as e:\n"
-        "    print(e)\n"
-    )
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert "running on the 'jax' backend" in out.stdout
 
 
 def test_pandas_feature_names_and_integer_input():

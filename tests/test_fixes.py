@@ -34,6 +34,7 @@ def _fits():
     return linear.coef_, mlp.predict(X)
 
 
+@pytest.mark.tensorflow_only
 @pytest.mark.parametrize("private", ["_eager_tensor", "_call_options_without_rewrites", "_gradient_registry"])
 def test_fits_are_the_same_without_a_private_tensorflow_name(monkeypatch, private):
     _programs.clear()

@@ -68,9 +68,11 @@ SEQUENCE = [
 
 
 def traces(trainer):
-    """How often the trainer's training function was traced."""
+    """How often the trainer's training function was traced (compiled, on JAX)."""
     function = trainer.loop._accumulate if trainer.certified else trainer.loop._run
-    return function.experimental_get_tracing_count()
+    if hasattr(function, "experimental_get_tracing_count"):
+        return function.experimental_get_tracing_count()
+    return function._cache_size()  # jax.jit's count of compiled signatures
 
 
 def fit_sequence():

@@ -162,6 +162,7 @@ def _worker_thread_pools(X, y):
     return threading.get_intra_op_parallelism_threads(), threading.get_inter_op_parallelism_threads()
 
 
+@pytest.mark.tensorflow_only
 def test_tensorflow_threads_are_capped_in_joblib_workers(data):
     # loky gives each of n_jobs workers cpu_count() // n_jobs threads; the
     # first fit in a worker applies the same cap to TensorFlow.
