@@ -75,6 +75,8 @@ def precise_loss(loss_fn):
     kind = type(loss_fn)
     if kind not in (keras.losses.MeanSquaredError, keras.losses.MeanAbsoluteError, keras.losses.Huber):
         return loss_fn
+    if loss_fn.reduction != "sum_over_batch_size":
+        return loss_fn
     delta = huber_delta(loss_fn) if kind is keras.losses.Huber else None
     if kind is keras.losses.Huber and delta is None:
         return loss_fn
@@ -271,9 +273,16 @@ class JaxLoop:
         for var, value in zip(self.optimizer.variables, variables):
             var.assign(value)
 
+    def _read_back(self):
+        """The state with the Keras variables' values: Keras callbacks may have set the
+        weights or the learning rate since the last call (counters and best are kept)."""
+        fresh = self._fresh_state()
+        keep = ("weights", "others", "optimizer", "lr")
+        return dict(self._state, **{k: fresh[k] for k in keep})
+
     def epochs(self, n, data, validation):
         """Run up to ``n`` epochs in one compiled call; the losses and validation losses, as lists."""
-        state, losses, val_losses, done = self._run(int(n), self._state, data, validation)
+        state, losses, val_losses, done = self._run(int(n), self._read_back(), data, validation)
         self._state = state
         self._write_back()
         done = int(done)
@@ -283,7 +292,7 @@ class JaxLoop:
         """One full-batch step, its gradient summed over ``blocks()`` and given to ``check``."""
         import jax.numpy as jnp
 
-        state = self._state
+        state = self._read_back()
         sums = [jnp.zeros_like(v) for v in state["weights"]]
         loss = 0.0
         for X, y, w in blocks():
@@ -304,7 +313,7 @@ class JaxLoop:
             self._state = self._fresh_state()
         else:
             # The caller may have changed the learning rate between chunks.
-            self._state = dict(self._fresh_state(), epoch=self._state["epoch"])
+            self._state = self._read_back()
         self._state, loss = self._pass(self._state, X, y, sample_weight)
         self._write_back()
         return float(loss)

@@ -574,3 +574,36 @@ def test_verbose_2_prints_one_line_per_epoch_and_0_nothing(capsys):
         reg.set_params(verbose=0).fit(X, y)
     assert lines == [f"Epoch {i + 1}/5 - loss: {loss:.6g}" for i, loss in enumerate(reg.loss_curve_)]
     assert capsys.readouterr().out == ""
+
+
+def test_a_keras_callback_that_sets_the_learning_rate_takes_effect_from_the_next_epoch():
+    import keras
+
+    class Freeze(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                self.model.optimizer.learning_rate.assign(0.0)
+
+    X, y = make_regression(n_samples=200, n_features=3, noise=1.0, random_state=0)
+    reg = KerasLinearRegressor(hidden_layer_sizes=(8,), epochs=8, callbacks=[Freeze()], random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(X, y)
+    curve = reg.loss_curve_
+    # Epochs 0-2 train; from epoch 3 on the rate is zero, so each epoch's loss is the last one's.
+    assert curve[0] > curve[1] > curve[2] > curve[3]
+    assert curve[4:] == [curve[3]] * 4
+
+
+def test_a_routed_loss_reduction_is_obeyed():
+    X, y = make_regression(n_samples=200, n_features=3, noise=1.0, random_state=0)
+
+    def first_loss(**params):
+        reg = KerasLinearRegressor(hidden_layer_sizes=(4,), epochs=1, random_state=0).set_params(**params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return reg.fit(X, y).loss_curve_[0]
+
+    # One batch of all 200 rows, measured before the first step: the same weights.
+    # (rel=1e-6: on JAX, Keras's own losses average in float32.)
+    assert first_loss(loss__reduction="sum") == pytest.approx(200 * first_loss(), rel=1e-6)
