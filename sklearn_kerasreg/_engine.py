@@ -208,6 +208,8 @@ class Trainer:
         if (check is not None) != self.certified:
             raise ValueError("check must be given exactly when the trainer is certified.")
         self._load(net, optimizer, seed)
+        if not self.certified:
+            data, validation = self.loop.inputs((X, y, sample_weight), validation)
         result = TrainResult()
         callbacks = list(callbacks or [])
         cb = keras.callbacks.CallbackList(callbacks, model=self.net, epochs=epochs, verbose=0)
@@ -223,7 +225,7 @@ class Trainer:
             if self.certified:
                 loss, val_loss = self.loop.certified_epoch(X, check), [np.nan]
             else:
-                loss, val_loss = self.loop.epochs(n, (X, y, sample_weight), validation)
+                loss, val_loss = self.loop.epochs(n, data, validation)
             for j, value in enumerate(loss):
                 epoch = result.n_epochs + j
                 logs = {"loss": value}

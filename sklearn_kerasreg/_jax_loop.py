@@ -280,8 +280,20 @@ class JaxLoop:
         keep = ("weights", "others", "optimizer", "lr")
         return dict(self._state, **{k: fresh[k] for k in keep})
 
+    def inputs(self, data, validation):
+        """The arrays of :meth:`Trainer.train` as JAX arrays, made once a run (None stays None)."""
+        import jax.numpy as jnp
+
+        def arrays(group):
+            return None if group is None else tuple(None if a is None else jnp.asarray(a) for a in group)
+
+        return arrays(data), arrays(validation)
+
     def epochs(self, n, data, validation):
-        """Run up to ``n`` epochs in one compiled call; the losses and validation losses, as lists."""
+        """Run up to ``n`` epochs in one compiled call; the losses and validation losses, as lists.
+
+        ``data`` and ``validation`` come from :meth:`inputs`.
+        """
         state, losses, val_losses, done = self._run(int(n), self._read_back(), data, validation)
         self._state = state
         self._write_back()

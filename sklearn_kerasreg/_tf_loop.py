@@ -234,18 +234,22 @@ class TensorFlowLoop:
         self._converged.assign(False)
         self._diverged.assign(False)
 
+    def inputs(self, data, validation):
+        """The arrays of :meth:`Trainer.train` as :meth:`epochs` takes them, made once a run:
+        tensors over the arrays' memory (``validation`` may be None)."""
+        return _tensors(data), _tensors(validation)
+
     def epochs(self, n, data, validation):
         """Run up to ``n`` epochs in one compiled call; the losses and validation losses, as lists.
 
-        ``data`` and ``validation`` are the arrays of :meth:`Trainer.train`;
-        TensorFlow reads them in place.
+        ``data`` and ``validation`` come from :meth:`inputs`.
         """
         import tensorflow as tf
 
         from ._fixes import no_graph_rewrites
 
         with no_graph_rewrites():
-            losses = self._run(tf.constant(n), _tensors(data), _tensors(validation))
+            losses = self._run(tf.constant(n), data, validation)
         return [t.numpy().tolist() for t in losses]
 
     @property
