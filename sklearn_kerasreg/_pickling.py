@@ -39,7 +39,8 @@ def picklable_state(estimator, state):
 
     Such a parameter (a lambda callback, a local builder function) travels as
     cloudpickle bytes; failing that it is dropped (set to None) with a
-    warning, and the names are kept in ``_dropped_params``.
+    warning, and the names are kept in ``_dropped_params``. ``model_``
+    travels as its own pickle, loaded back inside ``_runtime.backend_scope``.
     """
     if "model_" in state:
         # Wrapped on every backend: the pickle may be loaded on another.

@@ -15,8 +15,8 @@ import threading
 #: Overrides every other source when set to a positive integer.
 THREADS_ENV = "SKLEARN_KERASREG_TF_THREADS"
 
-#: The Keras backends this package trains on, and the module of each one's compiled loop.
-SUPPORTED_BACKENDS = {"tensorflow": "_tf_loop", "jax": "_jax_loop"}
+#: The Keras backends this package trains on, and each one's compiled loop (module, class).
+SUPPORTED_BACKENDS = {"tensorflow": ("_tf_loop", "TensorFlowLoop"), "jax": ("_jax_loop", "JaxLoop")}
 
 _lock = threading.Lock()
 _applied = False
@@ -42,10 +42,9 @@ def loop_class():
 
     import keras
 
-    backend = keras.backend.backend()
     check_keras_backend()
-    module = importlib.import_module(f".{SUPPORTED_BACKENDS[backend]}", __package__)
-    return module.JaxLoop if backend == "jax" else module.TensorFlowLoop
+    module, name = SUPPORTED_BACKENDS[keras.backend.backend()]
+    return getattr(importlib.import_module(f".{module}", __package__), name)
 
 
 def backend_scope():
