@@ -52,6 +52,8 @@ def diagnose(plan, result, whitening, gap, *, name, epochs, learning_rate_init, 
                 f"number is {whitening.condition:.1e}, so its least-squares coefficients are only "
                 "determined to about that"
             )
+        elif result.stopped_by_callback:
+            why = "a callback stopped training first"
         else:
             why = f"epochs={epochs} ran out first"
         warnings.warn(

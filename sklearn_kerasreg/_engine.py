@@ -5,7 +5,7 @@ with Python after every epoch, which costs tens of milliseconds each time. On
 small data an epoch is one cheap full-batch step, so that overhead is nearly
 all of the fit. Here one compiled call runs many epochs (``_tf_loop``, with
 the stop rule inside the graph), and :class:`Trainer` drives it from Python:
-it copies a fit's weights in and out, gets control back between calls to
+it starts each run from the fit's own weights (a :class:`State`), gets control back between calls to
 report progress and to drive Keras callbacks (which see one
 ``on_epoch_end`` per epoch with the usual ``logs``), verifies the first
 step of a certified fit, and keeps the best weights.
@@ -51,13 +51,45 @@ class TrainResult:
     certified: float = float("nan")
     #: Whether ``verify`` certified the weights after the first step.
     verified: bool = False
+    #: The learning rate training started with.
+    learning_rate: float = float("nan")
+
+
+@dataclass
+class State:
+    """Where a run starts: a network's weights (``trainable_variables`` order) and its
+    optimizer's variables, as arrays. ``optimizer=None`` is a new optimizer's state;
+    ``learning_rate``, when given, replaces the one in it."""
+
+    weights: list
+    optimizer: list | None = None
+    learning_rate: float | None = None
+
+
+def load_state(net, optimizer, state, fresh_optimizer=None):
+    """Give ``net`` and ``optimizer`` the weights and optimizer variables of ``state``;
+    ``fresh_optimizer`` holds the variables of a new optimizer, for a state without any."""
+    copy_variables(state.weights, net.trainable_variables)
+    values = fresh_optimizer if state.optimizer is None else state.optimizer
+    if values is not None:
+        if not optimizer.built:
+            optimizer.build(net.trainable_variables)
+        copy_variables(values, optimizer.variables)
+    if state.learning_rate is not None and hasattr(optimizer.learning_rate, "assign"):
+        optimizer.learning_rate.assign(state.learning_rate)
+
+
+def _value(learning_rate):
+    """A learning rate's current value (a schedule's at the current step)."""
+    # A variable's or a TensorFlow tensor's numpy(); a JAX array has none.
+    return float(learning_rate.numpy() if hasattr(learning_rate, "numpy") else np.asarray(learning_rate))
 
 
 class Trainer:
     """Runs epochs of gradient steps on in-memory tensors.
 
     A trainer is made for a data shape and traced on its first run; it can
-    then train any network and optimizer shaped like its own on any data of
+    then train its network from any start (a :class:`State`) on any data of
     that shape, without tracing again (see ``train`` and ``_programs``).
 
     Parameters
@@ -130,6 +162,8 @@ class Trainer:
             drop_factor=LR_DROP_FACTOR, max_drops=self.max_drops, certified=self.certified,
             restore_best=self.restore_best, seed=seed,
         )
+        # What a start without optimizer state gets: this optimizer's as it was made.
+        self._fresh_optimizer = [np.array(v.numpy()) for v in optimizer.variables]
 
     def train_pass(self, X, y, sample_weight):
         """Run one epoch over ``X, y`` (arrays of the network's dtype); return its mean loss.
@@ -142,24 +176,22 @@ class Trainer:
         """Let the backend free what only compiling needed; the trainer stays usable."""
         self.loop.release()
 
-    def _load(self, net, optimizer, seed):
-        """Start a run: take ``net``'s weights and ``optimizer``'s state, reset the stop rule."""
-        if net is not None and net is not self.net:
-            if not optimizer.built:
-                optimizer.build(net.trainable_variables)
-            copy_variables(net.trainable_variables, self.net.trainable_variables)
-            copy_variables(optimizer.variables, self.optimizer.variables)
-        self.loop.reset(seed)
+    def state(self):
+        """The network's weights and the optimizer's variables now, as a :class:`State`."""
+        return State(
+            [np.array(v.numpy()) for v in self.net.trainable_variables],
+            [np.array(v.numpy()) for v in self.optimizer.variables],
+        )
 
-    def _store(self, net, optimizer):
-        """End a run: hand the weights and the optimizer's state back to ``net`` and ``optimizer``."""
-        if net is not None and net is not self.net:
-            copy_variables(self.net.trainable_variables, net.trainable_variables)
-            copy_variables(self.optimizer.variables, optimizer.variables)
+    def _load(self, start, seed):
+        """Start a run from ``start`` (None: the weights as they are), and reset the stop rule."""
+        if start is not None:
+            load_state(self.net, self.optimizer, start, fresh_optimizer=self._fresh_optimizer)
+        self.loop.reset(seed)
 
     def train(
         self, X, y, sample_weight=None, validation=None, *, epochs, seed=0,
-        net=None, optimizer=None, callbacks=None, verbose=0, check=None, verify=None,
+        start=None, callbacks=None, verbose=0, check=None, verify=None,
     ):
         """Run up to ``epochs`` epochs on the data; return a :class:`TrainResult`.
 
@@ -192,10 +224,11 @@ class Trainer:
         seed : int
             Seeds the per-epoch shuffle (stateless: epoch ``e`` always uses the
             same permutation for the same seed).
-        net, optimizer : keras.Model and keras.optimizers.Optimizer, optional
-            A network and optimizer shaped like the trainer's own: training
-            starts from their weights and state, and they get the result. By
-            default the trainer's own are trained in place.
+        start : State, optional
+            Weights and optimizer state to start from: a shared trainer
+            serves each fit from that fit's own start (``_programs``), and
+            the fit reads its result off ``net`` and :meth:`state`. By
+            default training continues from the trainer's weights as they are.
         callbacks : list of keras.callbacks.Callback
             They see the trainer's own network, so a trainer that serves
             other networks should not be given any.
@@ -207,10 +240,10 @@ class Trainer:
             raise ValueError("validation data must be given exactly when the trainer was made with validated=True.")
         if (check is not None) != self.certified:
             raise ValueError("check must be given exactly when the trainer is certified.")
-        self._load(net, optimizer, seed)
+        self._load(start, seed)
+        result = TrainResult(learning_rate=_value(self.optimizer.learning_rate))
         if not self.certified:
             data, validation = self.loop.inputs((X, y, sample_weight), validation)
-        result = TrainResult()
         callbacks = list(callbacks or [])
         cb = keras.callbacks.CallbackList(callbacks, model=self.net, epochs=epochs, verbose=0)
         # Callbacks act between epochs, so they get one epoch per call.
@@ -258,7 +291,6 @@ class Trainer:
             self.loop.restore_best_weights()
         if self.certified and not result.verified:
             result.certified = self.loop.best
-        self._store(net, optimizer)
         return result
 
 

@@ -9,11 +9,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from . import _models
+from . import _models, _network
 from ._callbacks import epoch_tasks
 from ._data import BLOCK_ROWS, draw_seeds, mean_one, split, weighted_moments
 from ._diagnosis import diagnose, measure
-from ._engine import Trainer
+from ._engine import State, Trainer, load_state
 from ._fixes import (
     ROUTING_PREFIXES,
     CallbackSupportMixin,
@@ -26,7 +26,7 @@ from ._fixes import (
     validate_data,
     with_callbacks,
 )
-from ._network import build, export, resume
+from ._network import export, resume
 from ._pickling import picklable_state, unpickled_state
 from ._plan import make_plan
 from ._programs import train
@@ -293,6 +293,7 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         # cache for warm starts; model_ carries everything predictions need.
         state = self.__dict__.copy()
         state.pop("_net", None)
+        state.pop("_recipe", None)
         state.pop("_stream", None)
         return picklable_state(self, state)
 
@@ -375,9 +376,8 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
             whitening, moments = self._new_whitening(X, Y, sample_weight, plan, threads)
         held_out = (Xv, Yv, wv) if self.early_stopping else None
         data, sample, validation = training_data(whitening, plan, X, Y, sample_weight, held_out, threads)
-        net, optimizer, loss_fn, callbacks, lr0 = self._training_network(
-            warm, sample, hidden, init_seed, plan, whitening, float(sample_weight.sum())
-        )
+        total_weight = float(sample_weight.sum())
+        network = self._fit_network(warm, sample, hidden, init_seed, plan, whitening, total_weight)
 
         check = verify = None
         if plan.certified:
@@ -385,27 +385,32 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
             verify = functools.partial(
                 measure, X, Y, sample_weight, whitening, moments, self.fit_intercept, self.alpha, threads
             )
+
+        def finish(net, result):
+            gap = result.certified
+            if plan.certified and np.isfinite(gap) and not result.verified:
+                # Measured once more, as the exported model predicts.
+                gap = max(gap, verify(net))
+            return gap, export(net, whitening)
+
         epoch_hook = self._epoch_hook(tasks, X, y, metadata, whitening, y_1d, Y.shape[1])
-        result = train(
-            plan, params, net, optimizer, loss_fn, callbacks, data, validation, seed=shuffle_seed,
-            check=check, verify=verify, epoch_hook=epoch_hook,
+        result, (gap, model), kept = train(
+            plan, params, network, data, validation, seed=shuffle_seed,
+            check=check, verify=verify, epoch_hook=epoch_hook, finish=finish,
         )
-        gap = result.certified
-        if plan.certified and np.isfinite(gap) and not result.verified:
-            # Measured once more, as the exported model predicts.
-            gap = max(gap, verify(net))
+        lr0 = result.learning_rate
         diagnose(
             plan, result, whitening, gap, name=type(self).__name__, epochs=self.epochs,
             learning_rate_init=self.learning_rate_init, lr0=lr0,
         )
-        model = export(net, whitening)
 
         # Everything is computed; now commit the fitted state in one go.
         loss_curve = (self.loss_curve_ if warm else []) + result.loss
         val_curve = None
         if self.early_stopping:
             val_curve = ((self.validation_loss_curve_ or []) if warm else []) + result.val_loss
-        self._net, self._lr0 = (net, optimizer, callbacks), lr0
+        # A stateless fit keeps a State, and the recipe of a network that can take it.
+        self._net, self._recipe, self._lr0 = kept, network.recipe, lr0
         self._stream = None
         self._whitening, self._y_1d, self._n_outputs = whitening, y_1d, Y.shape[1]
         # partial_fit after a full-batch fit continues with full-batch steps.
@@ -419,24 +424,62 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         tasks.call_on_fit_task_end(estimator=self, X=X, y=y, metadata=metadata, reconstruction_attributes={})
         return self
 
-    def _training_network(self, warm, sample, hidden, seed, plan, whitening, total_weight, keep_learning_rate=False):
-        """The training network, its optimizer, loss, callbacks and initial learning rate.
+    def _fit_network(self, warm, sample, hidden, seed, plan, whitening, total_weight):
+        """The ``FitNetwork`` a fit trains: for the built-in network, where it starts from.
+
+        ``sample`` is ``(Xs, Ys)``, rows of inputs and targets in the network's coordinates.
+        """
+        params, routed = self.get_params(deep=False), self._routed_params()
+        n_outputs = sample[1].shape[1]
+        recipe = _network.recipe(params, routed, hidden, seed, plan, whitening, total_weight, n_outputs)
+        kept = getattr(self, "_net", None) if warm else None
+        if isinstance(kept, State):
+            # A warm start continues the network that left it, optimizer and all.
+            recipe = self._recipe
+        if isinstance(kept, tuple) or not _network.is_stateless(recipe):
+            # A network of its own: a user's, one with callbacks, or
+            # partial_fit's, which a warm fit continues with its optimizer.
+            own = self._training_network(warm, sample, recipe, seed, whitening)
+            return _network.FitNetwork(recipe, lambda: own[:4])
+
+        def make():
+            net, callbacks = _network.build(recipe, seed, *sample)
+            return net, net.optimizer, _models.as_loss(net.loss), callbacks
+
+        if not warm:
+            start = _network.initial_state(recipe, sample[0].shape[1])
+        elif kept is not None:
+            start = dataclasses.replace(kept, learning_rate=self._lr0)
+        else:
+            start = _network.resumed_state(self.model_, whitening, recipe[1].get("optimizer__learning_rate"))
+        return _network.FitNetwork(recipe, make, start)
+
+    def _training_network(self, warm, sample, recipe, seed, whitening, keep_learning_rate=False):
+        """A network of the fit's own, its optimizer, loss, callbacks and initial learning rate.
 
         A warm start continues with the previous fit's network, or with a new
-        one that takes ``model_``'s weights (after unpickling). ``sample`` is
-        ``(Xs, Ys)``, rows of inputs and targets in the network's coordinates.
+        one that takes its kept ``State`` or ``model_``'s weights (after unpickling).
         """
-        if warm and getattr(self, "_net", None) is not None:
-            net, optimizer, callbacks = self._net
+        kept = getattr(self, "_net", None) if warm else None
+        if isinstance(kept, tuple):
+            net, optimizer, callbacks = kept
             if not keep_learning_rate:
                 optimizer.learning_rate.assign(self._lr0)
             return net, optimizer, _models.as_loss(net.loss), callbacks, self._lr0
-        params, routed = self.get_params(deep=False), self._routed_params()
-        net, callbacks = build(params, routed, hidden, seed, plan, whitening, total_weight, *sample)
-        if warm:
-            resume(net, self.model_, whitening)
+        if isinstance(kept, State):
+            # A network like the one that left it, optimizer and all.
+            recipe = self._recipe
+        net, callbacks = _network.build(recipe, seed, *sample)
         optimizer = net.optimizer
-        return net, optimizer, _models.as_loss(net.loss), callbacks, float(optimizer.learning_rate.numpy())
+        lr0 = float(optimizer.learning_rate.numpy())
+        if isinstance(kept, State):
+            lr0 = self._lr0
+            if not keep_learning_rate:
+                kept = dataclasses.replace(kept, learning_rate=lr0)
+            load_state(net, optimizer, kept)
+        elif warm:
+            resume(net, self.model_, whitening)
+        return net, optimizer, _models.as_loss(net.loss), callbacks, lr0
 
     def _epoch_hook(self, tasks, X, y, metadata, whitening, y_1d, n_outputs):
         """The Keras callback that serves scikit-learn's callbacks, or None when none is set."""
@@ -551,18 +594,25 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
         whitening = self._whitening
         trainer = getattr(self, "_stream", None)
         net_state = getattr(self, "_net", None)
-        if trainer is None or net_state is None or trainer.net is not net_state[0]:
+        if trainer is None or not isinstance(net_state, tuple) or trainer.net is not net_state[0]:
             init_seed, shuffle_seed, _ = draw_seeds(self.random_state)
             # The network keeps the dtype it was built with; a new one is float64.
-            dtype = _models.input_dtype(net_state[0]) if net_state is not None else np.float64
+            if isinstance(net_state, State):
+                dtype = net_state.weights[0].dtype
+            else:
+                dtype = _models.input_dtype(net_state[0]) if net_state is not None else np.float64
             plan = dataclasses.replace(plan, dtype=dtype)
             if not first and getattr(self, "_full_batch", False) and self.batch_size == "auto":
                 # The fit's optimizer takes Newton-sized steps, which on a
                 # mini-batch jump to that batch's optimum: one step per chunk.
                 plan = dataclasses.replace(plan, batch_size=2**30)
+            sample = (whitening.inputs(X[:2], dtype), whitening.targets(Y[:2]))
+            recipe = _network.recipe(
+                self.get_params(deep=False), self._routed_params(), hidden, init_seed, plan, whitening,
+                float(sample_weight.sum()), Y.shape[1],
+            )
             net, optimizer, loss_fn, callbacks, lr0 = self._training_network(
-                not first, (whitening.inputs(X[:2], dtype), whitening.targets(Y[:2])), hidden, init_seed,
-                plan, whitening, float(sample_weight.sum()), keep_learning_rate=True,
+                not first, sample, recipe, init_seed, whitening, keep_learning_rate=True
             )
             trainer = Trainer(
                 net, optimizer, loss_fn, batch_size=plan.batch_size, shuffle=self.shuffle, seed=shuffle_seed,
@@ -596,7 +646,7 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, BaseEstimator):
     def _scale_learning_rate(self, factor):
         """Multiply the training optimizer's current learning rate (streaming schedules)."""
         net_state = getattr(self, "_net", None)
-        if net_state is not None and hasattr(net_state[1].learning_rate, "assign"):
+        if isinstance(net_state, tuple) and hasattr(net_state[1].learning_rate, "assign"):
             lr = net_state[1].learning_rate
             lr.assign(lr * factor)
 

@@ -58,24 +58,17 @@ def dense_network(
     if l2 > 0:
         transformed = l2_transform is not None and not hidden_layer_sizes
         regularizer = transformed_l2(l2, l2_transform) if transformed else keras.regularizers.L2(l2)
-    units = [*hidden_layer_sizes, n_outputs]
     activations = [keras_activation(activation)] * len(hidden_layer_sizes) + ["linear"]
-    def initializer(layer_seed):
-        # A single linear layer is a convex problem: start from zero, the
-        # natural origin on standardized data, instead of a random draw.
-        if not hidden_layer_sizes:
-            return keras.initializers.Zeros()
-        return keras.initializers.GlorotUniform(seed=layer_seed)
-
     layers = [keras.Input((meta["n_features_in_"],), dtype=dtype)]
-    for i, (n_units, act) in enumerate(zip(units, activations)):
+    specs = _layer_specs(hidden_layer_sizes, n_outputs, seed, fit_intercept)
+    for i, ((n_units, initializer, use_bias), act) in enumerate(zip(specs, activations)):
         layers.append(
             keras.layers.Dense(
                 n_units,
                 activation=act,
-                kernel_initializer=initializer(seed + i),
+                kernel_initializer=initializer,
                 kernel_regularizer=regularizer,
-                use_bias=fit_intercept or i < len(units) - 1,
+                use_bias=use_bias,
                 dtype=dtype,
                 name=f"dense_{i}",
             )
@@ -84,6 +77,41 @@ def dense_network(
     if compile_kwargs is not None:
         model.compile(**compile_kwargs)
     return model
+
+
+def _layer_specs(hidden_layer_sizes, n_outputs, seed, fit_intercept):
+    """Units, kernel initializer and whether it has a bias, for each Dense layer of :func:`dense_network`."""
+    import keras
+
+    units = [*hidden_layer_sizes, n_outputs]
+    specs = []
+    for i, n_units in enumerate(units):
+        if hidden_layer_sizes:
+            initializer = keras.initializers.GlorotUniform(seed=seed + i)
+        else:
+            # A single linear layer is a convex problem: start from zero, the
+            # natural origin on standardized data, instead of a random draw.
+            initializer = keras.initializers.Zeros()
+        specs.append((n_units, initializer, fit_intercept or i < len(units) - 1))
+    return specs
+
+
+def initial_weights(
+    n_features, hidden_layer_sizes=(), n_outputs=1, seed=0, dtype="float64", fit_intercept=True, **unused
+):
+    """The weights :func:`dense_network` starts from, in ``trainable_variables`` order, as arrays.
+
+    Takes :func:`dense_network`'s arguments; a seeded Keras initializer draws
+    the same values on every call, so these are exactly a new network's.
+    """
+    weights, n_in = [], n_features
+    for n_units, initializer, use_bias in _layer_specs(hidden_layer_sizes, n_outputs, seed, fit_intercept):
+        weights.append(np.asarray(initializer((n_in, n_units), dtype=dtype)))
+        if use_bias:
+            # Dense's bias initializer is "zeros".
+            weights.append(np.zeros(n_units, dtype=dtype))
+        n_in = n_units
+    return weights
 
 
 @functools.cache

@@ -13,15 +13,29 @@ from . import _models
 from ._fixes import global_seed_scope, scikeras_build
 
 
-def build(params, routed, hidden, seed, plan, whitening, total_weight, Xs, Ys):
-    """A new compiled training network and its Keras callbacks.
+def recipe(params, routed, hidden, seed, plan, whitening, total_weight, n_outputs):
+    """``(builder, build_params)``: the model builder and what scikeras builds and compiles it with.
 
     ``params`` are the estimator's ``get_params(deep=False)``, ``routed``
-    the scikeras-routed ones among them (``optimizer__learning_rate``, ...);
+    the scikeras-routed ones among them (``optimizer__learning_rate``, ...).
+    """
+    return _scikeras_params(params, routed, hidden, seed, plan, whitening, total_weight, n_outputs)
+
+
+def build(recipe, seed, Xs, Ys):
+    """A new compiled training network and its Keras callbacks, from a :func:`recipe`.
+
     ``Xs, Ys`` are inputs and targets in the network's coordinates.
     """
-    builder, build_params = _scikeras_params(params, routed, hidden, seed, plan, whitening, total_weight, Ys.shape[1])
-    if params["model"] is not None:
+    import keras
+
+    builder, build_params = recipe
+    optimizer = build_params["optimizer"]
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        # A fresh copy for each network: fitting never changes the instance
+        # passed, and a recipe may build more than one network.
+        build_params = {**build_params, "optimizer": type(optimizer).from_config(optimizer.get_config())}
+    if builder is not _models.dense_network:
         # A user's layers may draw from global seeds; scope them.
         with global_seed_scope(seed):
             net, callbacks = scikeras_build(builder, build_params, Xs, Ys)
@@ -33,17 +47,77 @@ def build(params, routed, hidden, seed, plan, whitening, total_weight, Xs, Ys):
     return net, callbacks
 
 
+class FitNetwork:
+    """The network one fit trains, and where it starts.
+
+    ``start`` is the ``_engine.State`` a stateless fit (:func:`is_stateless`)
+    starts from: any network of its recipe can train it, so a shared
+    trainer's may (``_programs``). Otherwise it is None and the fit trains
+    its own network as it is. ``own()`` makes the fit's own
+    ``(net, optimizer, loss_fn, callbacks)`` on first call, with ``make``.
+    """
+
+    def __init__(self, recipe, make, start=None):
+        self.recipe, self.start = recipe, start
+        self._make, self._own = make, None
+
+    def own(self):
+        if self._own is None:
+            self._own = self._make()
+        return self._own
+
+
+def is_stateless(recipe):
+    """Whether a fit's result is all in its weights and optimizer state (an ``_engine.State``).
+
+    So it is for the built-in network without callbacks: any network of the
+    same recipe can then train it, starting from that state (``_programs``).
+    """
+    builder, build_params = recipe
+    return builder is _models.dense_network and not build_params.get("callbacks") and not any(
+        name.startswith("callbacks__") for name in build_params
+    )
+
+
+def initial_state(recipe, n_features):
+    """The ``_engine.State`` a new network of the built-in ``recipe`` starts from."""
+    from ._engine import State
+
+    build_params = recipe[1]
+    kwargs = {k.removeprefix("model__"): v for k, v in build_params.items() if k.startswith("model__")}
+    weights = _models.initial_weights(n_features, **kwargs)
+    return State(weights, None, build_params.get("optimizer__learning_rate"))
+
+
+def resumed_state(model, whitening, learning_rate=None):
+    """The ``_engine.State`` with which the exported ``model`` predicts, with a new optimizer
+    (an unpickled warm start: the weights survive pickling, the optimizer state does not)."""
+    from ._engine import State
+
+    kernels, biases = _unfolded(model, whitening)
+    weights = []
+    for layer, kernel, bias in zip(_models.dense_layers(model), kernels, biases):
+        weights += [kernel, bias] if layer.use_bias else [kernel]
+    return State(weights, None, learning_rate)
+
+
 def resume(net, model, whitening):
     """Give ``net`` the weights with which the exported ``model`` predicts (an unpickled warm start:
     the weights survive pickling, the optimizer state does not)."""
     layers = _models.dense_layers(net)
-    if layers is None or _models.dense_layers(model) is None:
+    if layers is None:
         raise ValueError("warm_start after unpickling needs a network made of Dense layers.")
-    kernels, biases = _models.unfold_scaling(
+    for layer, kernel, bias in zip(layers, *_unfolded(model, whitening)):
+        layer.set_weights([kernel, bias] if layer.use_bias else [kernel])
+
+
+def _unfolded(model, whitening):
+    """The exported ``model``'s kernels and biases in the training network's coordinates."""
+    if _models.dense_layers(model) is None:
+        raise ValueError("warm_start after unpickling needs a network made of Dense layers.")
+    return _models.unfold_scaling(
         *_models.stack_weights(_models.dense_layers(model)), *whitening.scaling, inverse=whitening.inverse,
     )
-    for layer, kernel, bias in zip(layers, kernels, biases):
-        layer.set_weights([kernel, bias] if layer.use_bias else [kernel])
 
 
 def folded_weights(net, whitening):
@@ -72,10 +146,7 @@ def _scikeras_params(params, routed, hidden, seed, plan, whitening, total_weight
 
     build_params = {"callbacks": params["callbacks"], **routed}
     optimizer = plan.optimizer
-    if isinstance(optimizer, keras.optimizers.Optimizer):
-        # A fresh copy, so that fitting never changes the instance passed.
-        optimizer = type(optimizer).from_config(optimizer.get_config())
-    elif isinstance(optimizer, str):
+    if isinstance(optimizer, str):
         # An unknown name goes to scikeras, which says what is wrong with it.
         optimizer = _models.optimizer_class(optimizer) or optimizer
     build_params["optimizer"] = optimizer

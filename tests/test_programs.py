@@ -58,6 +58,8 @@ SEQUENCE = [
     (dict(random_state=2, batch_size=32), None),
     (dict(random_state=0, early_stopping=True, epochs=30), None),
     (dict(random_state=0, hidden_layer_sizes=(8,), epochs=30), None),
+    # Its own initial weights, drawn as a network of its own draws them.
+    (dict(random_state=3, hidden_layer_sizes=(8,), epochs=30), None),
     (dict(random_state=0), W),
     (dict(random_state=0, optimizer="adam", learning_rate_init=0.05), None),
     # Keras's Huber.get_config leaves out delta, which the trace bakes in.
@@ -82,15 +84,15 @@ def fit_sequence():
 
 
 def test_shared_trainers_give_the_results_of_own_trainers(made, monkeypatch):
-    # Seeds 1 and 2 reuse a trainer; by the repeat of the first fit, more
+    # Seeds 1 and 2, and 3 with hidden layers, reuse a trainer; by the repeat of the first fit, more
     # than CACHE_SIZE others have been used since, so its trainer is gone.
-    assert _programs.CACHE_SIZE < len(SEQUENCE) - 2
+    assert _programs.CACHE_SIZE < len(SEQUENCE) - 3
     shared = fit_sequence()
     n_shared = len(made)
     own_trainers(monkeypatch)
     own = fit_sequence()
     assert len(made) - n_shared == len(SEQUENCE)
-    assert n_shared == len(SEQUENCE) - 2
+    assert n_shared == len(SEQUENCE) - 3
     assert all(traces(trainer) == 1 for trainer in made)
     for a, b in zip(shared, own):
         assert_same(a, b)
@@ -124,10 +126,17 @@ def test_warm_start_is_unaffected_by_other_fits_sharing_its_trainer(made, monkey
 def test_certified_fits_share_a_trainer(made, monkeypatch):
     # The certificate's constants (the whitening) differ between the fits'
     # data; they go in as arguments, like the data.
+    from sklearn_kerasreg import _network
+
+    built = []
+    build = _network.build
+    monkeypatch.setattr(_network, "build", lambda *args: built.append(1) or build(*args))
     X_big, y_big = make_regression(140_000, 3, noise=10, random_state=0)
     first = KerasLinearRegressor(random_state=0).fit(X_big, y_big)
     again = KerasLinearRegressor(random_state=0).fit(X_big, y_big)
     assert len(made) == 1 and made[0].certified
+    # The second fit trained the kept trainer's network, and built none.
+    assert len(built) == 1
     # The second fit's data went in as arguments: no second trace.
     assert traces(made[0]) == 1
     own_trainers(monkeypatch)
