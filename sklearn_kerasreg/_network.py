@@ -7,6 +7,8 @@ caller's units, and :func:`resume` unfolds such a model's weights into a
 new network, to continue training an estimator that was unpickled.
 """
 
+import numbers
+
 import numpy as np
 
 from . import _models
@@ -85,8 +87,10 @@ def initial_state(recipe, n_features):
 
     build_params = recipe[1]
     kwargs = {k.removeprefix("model__"): v for k, v in build_params.items() if k.startswith("model__")}
+    learning_rate = build_params.get("optimizer__learning_rate")
     weights = _models.initial_weights(n_features, **kwargs)
-    return State(weights, None, build_params.get("optimizer__learning_rate"))
+    # A schedule is the optimizer's own, as built.
+    return State(weights, None, learning_rate if isinstance(learning_rate, numbers.Real) else None)
 
 
 def resumed_state(model, whitening, learning_rate=None):
@@ -98,7 +102,7 @@ def resumed_state(model, whitening, learning_rate=None):
     weights = []
     for layer, kernel, bias in zip(_models.dense_layers(model), kernels, biases):
         weights += [kernel, bias] if layer.use_bias else [kernel]
-    return State(weights, None, learning_rate)
+    return State(weights, None, learning_rate if isinstance(learning_rate, numbers.Real) else None)
 
 
 def resume(net, model, whitening):

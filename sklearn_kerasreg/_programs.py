@@ -20,6 +20,7 @@ for those the key below names everything the trace depends on.
 
 import contextlib
 import json
+import numbers
 import threading
 from collections import OrderedDict
 
@@ -77,14 +78,17 @@ def program_key(recipe, trainer_params):
     ``recipe`` is a stateless fit's ``(builder, build_params)``
     (``_network.is_stateless``): the built-in network, whose build
     parameters name all the code the trace runs when its optimizer and loss
-    are Keras's own. The seed and the learning rate are left out: every fit
+    are Keras's own. The seed and a learning rate that is a number are left out: every fit
     starts from its own weights and rate (``_engine.State``).
     ``trainer_params`` are the trainer's settings and the data's shapes and dtypes.
     """
     build_params = dict(recipe[1])
     optimizer, loss = build_params.pop("optimizer"), build_params.pop("loss")
-    for name in ("model__seed", "optimizer__learning_rate", "callbacks"):
+    for name in ("model__seed", "callbacks"):
         build_params.pop(name, None)
+    if isinstance(build_params.get("optimizer__learning_rate"), numbers.Real):
+        # A start sets it; a schedule is traced into the graph, so it stays.
+        del build_params["optimizer__learning_rate"]
     if not build_params.get("model__l2"):
         build_params.pop("model__l2_transform", None)
     import keras

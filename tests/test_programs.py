@@ -192,3 +192,22 @@ def test_a_diverged_fit_does_not_spoil_the_kept_trainer(made, monkeypatch):
         own_trainers(monkeypatch)
         own = KerasLinearRegressor(learning_rate_init=1e-3, **params).fit(X, y)
     assert_same(after, own)
+
+
+def test_fits_with_other_learning_rate_schedules_do_not_share_a_trainer(made, monkeypatch):
+    import keras
+
+    def fit(rate):
+        schedule = keras.optimizers.schedules.ExponentialDecay(rate, decay_steps=1, decay_rate=0.5)
+        reg = KerasLinearRegressor(random_state=0, optimizer="sgd", epochs=20)
+        reg.set_params(optimizer__learning_rate=schedule)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            return reg.fit(X, y)
+
+    shared = [fit(0.5), fit(0.05)]
+    own_trainers(monkeypatch)
+    own = [fit(0.5), fit(0.05)]
+    for a, b in zip(shared, own):
+        assert_same(a, b)
+
