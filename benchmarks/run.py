@@ -150,7 +150,7 @@ def measure(make, X_train, y_train, X_test, y_test, repeats, reference_coef=None
     row = {
         "fit_s": statistics.median(fit_times),
         # The first fit of a shape in the process also traces the training
-        # function; later ones reuse it (sklearn_kerasreg._programs).
+        # function; later ones reuse it (sklearn_kerasreg._core.programs).
         "first_fit_s": fit_times[0],
         "predict_s": statistics.median(predict_times),
         "r2": float(r2_score(y_test, predictions)),

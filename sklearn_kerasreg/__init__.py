@@ -4,10 +4,10 @@ Importing this package does not import TensorFlow; it loads on the first fit.
 """
 
 from ._compare import Comparison, compare_to_linear_regression
-from ._datasets import load_tutorial
 from ._estimator import KerasLinearRegressor
-from ._onnx import register_onnx_converter
-from ._persistence import load_estimator, save_estimator
+from ._io.datasets import load_tutorial
+from ._io.onnx import register_onnx_converter
+from ._io.persistence import load_estimator, save_estimator
 from ._plotting import LossCurveDisplay, RegressionLineDisplay
 from ._streaming import train_on_chunks
 from ._version import __version__

@@ -199,7 +199,7 @@ def _compare(args):
 
 def _load(path, target):
     """``X, y, feature_names, target_name, source`` from a CSV path, or the built-in data."""
-    from ._datasets import open_tutorial_csv, read_numeric_csv
+    from ._io.datasets import open_tutorial_csv, read_numeric_csv
 
     if path is None:
         source = "built-in tutorial data"

@@ -245,7 +245,7 @@ def keras_safe_mode(enabled=True):
     (Keras 3.15, ``serialization_lib.deserialize_keras_object``); the scope
     Keras itself uses to propagate the flag takes precedence over both.
     Without that private scope the block runs as it is: ``load_model``'s
-    own ``safe_mode`` argument then decides, and ``_persistence`` refuses
+    own ``safe_mode`` argument then decides, and ``_io.persistence`` refuses
     files with code-running layers before Keras sees them anyway.
     """
     try:
@@ -279,7 +279,7 @@ def tensor_over(array):
     array cannot reach the tensor, and the ``EagerTensor`` constructor copies
     again unless the data is 64-byte aligned: for 1M x 20 float32 that was
     0.2 s and 80 MB per fit. Only for arrays this package allocated aligned
-    (``_data.aligned_empty``) and never writes to while the tensor lives; the
+    (``_core.data.aligned_empty``) and never writes to while the tensor lives; the
     tensor keeps the array alive. Without the private constructor it falls
     back to the copying public path.
     """

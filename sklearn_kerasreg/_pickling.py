@@ -21,7 +21,7 @@ class _Cloudpickled:
 
 class _InBackendScope:
     """A Keras model pickled on its own, restored by :func:`unpickled_state` inside
-    ``_runtime.backend_scope``: on JAX, float64 weights built outside it become float32."""
+    ``_backends.runtime.backend_scope``: on JAX, float64 weights built outside it become float32."""
 
     def __init__(self, data):
         self.data = data
@@ -40,7 +40,7 @@ def picklable_state(estimator, state):
     Such a parameter (a lambda callback, a local builder function) travels as
     cloudpickle bytes; failing that it is dropped (set to None) with a
     warning, and the names are kept in ``_dropped_params``. ``model_``
-    travels as its own pickle, loaded back inside ``_runtime.backend_scope``.
+    travels as its own pickle, loaded back inside ``_backends.runtime.backend_scope``.
     """
     if "model_" in state:
         # Wrapped on every backend: the pickle may be loaded on another.
@@ -72,7 +72,7 @@ def picklable_state(estimator, state):
 
 def unpickled_state(estimator, state):
     """Inverse of :func:`picklable_state`: cloudpickled parameters loaded back."""
-    from ._runtime import backend_scope
+    from ._backends.runtime import backend_scope
 
     if isinstance(state.get("model_"), _InBackendScope):
         with backend_scope():

@@ -11,8 +11,9 @@ import time
 
 import numpy as np
 
-from ._data import merge_moments, weighted_moments
-from ._engine import LR_DROP_FACTOR
+from ._core.data import merge_moments, weighted_moments
+from ._core.engine import LR_DROP_FACTOR
+from ._fitting import scale_learning_rate, stream_moments
 
 
 def train_on_chunks(estimator, chunks, *, n_passes=5, target=None, tol=1e-4, verbose=0):
@@ -76,7 +77,7 @@ def train_on_chunks(estimator, chunks, *, n_passes=5, target=None, tol=1e-4, ver
         raise ValueError(f"n_passes must be a positive integer, got {n_passes!r}.")
     read = _reader(chunks, n_passes, target)
     if not hasattr(estimator, "model_") and estimator.standardize and n_passes > 1:
-        estimator._set_stream_moments(_moments(read()))
+        stream_moments(estimator, _moments(read()))
     best = np.inf
     for pass_number in range(n_passes):
         start = time.perf_counter()
@@ -89,7 +90,7 @@ def train_on_chunks(estimator, chunks, *, n_passes=5, target=None, tol=1e-4, ver
             raise ValueError("The chunks held no rows.")
         loss = total / rows
         if loss > best - tol:
-            estimator._scale_learning_rate(1 / LR_DROP_FACTOR)
+            scale_learning_rate(estimator, 1 / LR_DROP_FACTOR)
         best = min(best, loss)
         if verbose:
             print(

@@ -5,8 +5,8 @@ import numbers
 
 import numpy as np
 
+from ._backends.runtime import cap_tensorflow_threads, check_keras_backend
 from ._fixes import check_sample_weight, validate_data
-from ._runtime import cap_tensorflow_threads, check_keras_backend
 
 #: Routed parameters that must be a positive finite number when they are a number.
 _POSITIVE_ROUTED = ("optimizer__learning_rate", "loss__delta")

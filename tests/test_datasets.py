@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sklearn_kerasreg import load_tutorial
-from sklearn_kerasreg._datasets import read_numeric_csv
+from sklearn_kerasreg._io.datasets import read_numeric_csv
 
 
 def test_tutorial_data_is_exactly_the_generated_data():

@@ -14,7 +14,7 @@ from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.neural_network import MLPRegressor
 
 from sklearn_kerasreg import KerasLinearRegressor
-from sklearn_kerasreg._runtime import backend_scope
+from sklearn_kerasreg._backends.runtime import backend_scope
 
 
 def relative_error(actual, expected):
@@ -59,7 +59,7 @@ def test_large_data_trains_full_batch_to_the_certified_optimum(monkeypatch, n_fe
     # Whitened inputs make each full-batch step a Newton step: a few epochs
     # on all 150,000 rows land on the least-squares coefficients, and the
     # certificate, not the loss, says when.
-    from sklearn_kerasreg import _programs
+    from sklearn_kerasreg._core import programs as _programs
 
     trainers = []
     # A trainer kept from an earlier fit of this shape would go unseen.
@@ -525,7 +525,8 @@ def test_repeated_fits_reuse_variable_names(tutorial_data, monkeypatch):
     # TensorFlow keeps an eager kernel per distinct variable name for the life of
     # the process; Keras's unique optimizer names (adam, adam_1, ...) made every
     # fit of a search add ~0.3 MB that was never freed.
-    from sklearn_kerasreg import _network, _programs
+    from sklearn_kerasreg._core import network as _network
+    from sklearn_kerasreg._core import programs as _programs
 
     X, y = tutorial_data
     built = []

@@ -13,7 +13,8 @@ from sklearn.datasets import make_regression
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import _check_sample_weight
 
-from sklearn_kerasreg import KerasLinearRegressor, _fixes, _programs, load_estimator, save_estimator
+from sklearn_kerasreg import KerasLinearRegressor, _fixes, load_estimator, save_estimator
+from sklearn_kerasreg._core import programs as _programs
 
 X, y = make_regression(200, 3, noise=2.0, random_state=0)
 

@@ -166,7 +166,7 @@ def test_rank_deficient_design_gives_the_minimum_norm_solution():
 def test_blocks_of_rows_train_as_the_whole_data(monkeypatch, exact_linear_regression):
     # Data larger than one block is whitened a block at a time, each epoch;
     # the full-batch gradient summed over blocks must give the same fit.
-    from sklearn_kerasreg import _whitening
+    from sklearn_kerasreg._core import whitening as _whitening
 
     X, y, _, _ = load("Longley")
     X, y = np.tile(X, (40, 1)), np.tile(y, 40) + np.random.RandomState(0).normal(size=640)

@@ -8,7 +8,8 @@ import pytest
 from sklearn.datasets import make_regression
 from sklearn.exceptions import ConvergenceWarning
 
-from sklearn_kerasreg import KerasLinearRegressor, _programs
+from sklearn_kerasreg import KerasLinearRegressor
+from sklearn_kerasreg._core import programs as _programs
 
 X, y = make_regression(300, 4, noise=5, bias=2.0, random_state=0)
 W = np.random.default_rng(0).uniform(0, 2, len(y))
@@ -126,7 +127,7 @@ def test_warm_start_is_unaffected_by_other_fits_sharing_its_trainer(made, monkey
 def test_certified_fits_share_a_trainer(made, monkeypatch):
     # The certificate's constants (the whitening) differ between the fits'
     # data; they go in as arguments, like the data.
-    from sklearn_kerasreg import _network
+    from sklearn_kerasreg._core import network as _network
 
     built = []
     build = _network.build

@@ -180,10 +180,10 @@ def _glibc_malloc_trim():
 
 @pytest.mark.parametrize("shared", [True, False], ids=["shared-trainer", "own-trainers"])
 def test_memory_is_flat_over_200_sequential_fits(monkeypatch, shared):
-    # These fits can share one traced trainer (sklearn_kerasreg._programs);
+    # These fits can share one traced trainer (sklearn_kerasreg._core.programs);
     # with a trainer traced per fit, as for custom models, they exercise
     # what TensorFlow keeps of each trace.
-    from sklearn_kerasreg import _programs
+    from sklearn_kerasreg._core import programs as _programs
 
     if not shared:
         monkeypatch.setattr(_programs, "program_key", lambda *args: None)
@@ -216,7 +216,7 @@ def test_memory_is_flat_over_200_sequential_fits(monkeypatch, shared):
     # variable names used to leave an eager kernel behind (~70 KB a fit);
     # clearing TensorFlow's whole kernel cache bounded that, but restarted the
     # caller's random streams (see the test above), so names are now fixed
-    # (_models.optimizer_class) and nothing is cleared: 0.2 and 2.5 MB.
+    # (_core.models.optimizer_class) and nothing is cleared: 0.2 and 2.5 MB.
     assert growth_mb <= 10
 
 

@@ -13,7 +13,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score
 
 from sklearn_kerasreg import KerasLinearRegressor, train_on_chunks
-from sklearn_kerasreg._data import weighted_stats
+from sklearn_kerasreg._core.data import weighted_stats
 
 
 def relative_error(actual, expected):

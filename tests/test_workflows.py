@@ -175,7 +175,7 @@ def test_tensorflow_threads_are_capped_in_joblib_workers(data):
 
 
 def test_thread_cap_reads_environment(monkeypatch):
-    from sklearn_kerasreg._runtime import THREADS_ENV, thread_cap
+    from sklearn_kerasreg._backends.runtime import THREADS_ENV, thread_cap
 
     monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")

@@ -1,12 +1,12 @@
-"""The JAX side of a trainer: the same compiled epochs and stop rule as ``_tf_loop``, as pure functions.
+"""The JAX side of a trainer: the compiled epochs of ``tensorflow_loop``, as pure functions.
 
 Keras's own JAX trainer works this way: the network's and the optimizer's
 variables are taken out as arrays, one ``jax.jit`` function runs epochs of
 ``stateless_call`` steps and ``stateless_apply`` updates on them (a
 ``lax.while_loop`` over epochs, a ``lax.fori_loop`` over mini-batches), and
 the arrays are written back into the Keras variables after each call.
-The stop rule is :func:`monitor`, the branch-free rule of
-``TensorFlowLoop._monitor`` written over a state dictionary.
+The stop rule (``_core.stop_rule``) updates the same state dictionary,
+inside the compiled loop.
 
 The single neuron trains in float64, which JAX computes only with
 ``jax_enable_x64``; :func:`float64_scope` turns it on around a fit and
@@ -14,7 +14,7 @@ leaves the caller's setting as it was.
 """
 
 import contextlib
-import functools
+import dataclasses
 
 import numpy as np
 
@@ -26,34 +26,6 @@ def float64_scope():
 
     with jax.enable_x64(True):
         yield
-
-
-def monitor(state, value, *, tol, patience, adaptive, drop_factor, max_drops, certified, restore_best):
-    """``state`` after an epoch whose monitored value is ``value`` (see ``TensorFlowLoop._monitor``)."""
-    import jax.numpy as jnp
-
-    state = dict(state)
-    wait = jnp.where(value < state["reference"] - (0.0 if certified else tol), 0, state["wait"] + 1)
-    reference = jnp.minimum(state["reference"], value)
-    if restore_best:
-        better = value < state["best"]
-        pairs = zip(state["weights"], state["best_weights"])
-        state["best_weights"] = [jnp.where(better, v, b) for v, b in pairs]
-    state["best"] = jnp.minimum(state["best"], value)
-    stalled = wait >= patience
-    if adaptive:
-        drop = stalled & (state["drops"] < max_drops)
-        state["lr"] = jnp.where(drop, state["lr"] / drop_factor, state["lr"])
-        state["drops"] = state["drops"] + drop.astype(state["drops"].dtype)
-        wait = jnp.where(drop, 0, wait)
-        # Progress after a drop is measured from where the drop happened.
-        reference = jnp.where(drop, value, reference)
-        stalled = stalled & ~drop
-    if certified:
-        stalled = stalled | (value <= tol)
-    state["converged"] = state["converged"] | stalled
-    state["wait"], state["reference"] = wait, reference
-    return state
 
 
 def precise_loss(loss_fn):
@@ -70,7 +42,7 @@ def precise_loss(loss_fn):
     import jax.numpy as jnp
     import keras
 
-    from ._fixes import huber_delta
+    from .._fixes import huber_delta
 
     kind = type(loss_fn)
     if kind not in (keras.losses.MeanSquaredError, keras.losses.MeanAbsoluteError, keras.losses.Huber):
@@ -102,19 +74,12 @@ def precise_loss(loss_fn):
 class JaxLoop:
     """The compiled epochs and stop rule of one trainer on JAX (see ``Trainer`` for the settings)."""
 
-    def __init__(
-        self, net, optimizer, loss_fn, *, batch_size, n_batches, shuffle, tol, patience, adaptive,
-        drop_factor, max_drops, certified, restore_best, seed=0,
-    ):
+    def __init__(self, net, optimizer, loss_fn, rule, *, batch_size, n_batches, shuffle, seed=0):
         import jax
 
         self.net, self.optimizer, self.loss_fn = net, optimizer, precise_loss(loss_fn)
         self.batch_size, self.n_batches, self.shuffle = batch_size, n_batches, shuffle
-        self.certified, self.restore_best = certified, restore_best
-        self._rule = dict(
-            tol=tol, patience=patience, adaptive=adaptive, drop_factor=drop_factor, max_drops=max_drops,
-            certified=certified, restore_best=restore_best,
-        )
+        self.rule = rule
         if not optimizer.built:
             optimizer.build(net.trainable_variables)
         # The learning rate is one of the optimizer's variables; the stop rule lowers it.
@@ -122,13 +87,13 @@ class JaxLoop:
             (i for i, v in enumerate(optimizer.variables) if v is optimizer.learning_rate), None
         )
         if self._lr_index is None:
-            self._rule["adaptive"] = False  # a schedule: nothing to lower
+            self.rule = dataclasses.replace(rule, adaptive=False)  # a schedule: nothing to lower
         self._seed = int(seed)
         self._state = None
         self._run = jax.jit(self._run_epochs, static_argnums=0)
         self._accumulate = jax.jit(self._accumulate_block)
         self._apply_sums = jax.jit(self._apply_block_sums)
-        self._monitor_value = jax.jit(functools.partial(monitor, **self._rule))
+        self._monitor_value = jax.jit(self._monitor)
         self._pass = jax.jit(self._one_pass)
 
     # -- pure functions ---------------------------------------------------
@@ -142,6 +107,10 @@ class JaxLoop:
         if training and losses:
             loss = loss + sum(losses)
         return jnp.asarray(loss, jnp.float64), others
+
+    def _monitor(self, state, value):
+        """``state`` after the stop rule (``_core.stop_rule``) has seen this epoch's monitored value."""
+        return dict(state, **self.rule.update(state, value))
 
     def _gradient(self, state, X, y, w):
         """The loss at ``state``'s weights and its gradient; ``state`` with the layers' new state."""
@@ -204,17 +173,17 @@ class JaxLoop:
                 state, loss, grads = self._gradient(state, *data)
                 if val is None:
                     # The loss belongs to the weights before this step.
-                    state = monitor(state, loss, **self._rule)
+                    state = self._monitor(state, loss)
                 state = self._apply(state, grads)
             else:
                 state, loss = self._batched_epoch(state, *data)
                 if val is None:
-                    state = monitor(state, loss, **self._rule)
+                    state = self._monitor(state, loss)
             finite = jnp.isfinite(loss)
             val_loss = jnp.asarray(jnp.nan, jnp.float64)
             if val is not None:
                 val_loss, _ = self._loss(state["weights"], state["others"], *val, False)
-                state = monitor(state, val_loss, **self._rule)
+                state = self._monitor(state, val_loss)
                 finite = finite & jnp.isfinite(val_loss)
             state = dict(state, epoch=state["epoch"] + 1, diverged=state["diverged"] | ~finite)
             return i + 1, state, losses.at[i].set(loss), val_losses.at[i].set(val_loss)

@@ -1,6 +1,6 @@
 """The TensorFlow side of a trainer: compiled epochs, with the stop rule inside them.
 
-:class:`~sklearn_kerasreg._engine.Trainer` drives training from Python and
+:class:`~sklearn_kerasreg._core.engine.Trainer` drives training from Python and
 is the same for every network; this module is what it runs on TensorFlow.
 One ``tf.function`` runs many epochs per call, and the convergence rule
 (``tol``, ``n_iter_no_change``, learning-rate drops, the best weights so
@@ -20,8 +20,6 @@ import functools
 
 import numpy as np
 
-from ._models import copy_variables
-
 
 class TensorFlowLoop:
     """The compiled epochs and in-graph stop rule of one trainer (see ``Trainer`` for the settings).
@@ -31,17 +29,12 @@ class TensorFlowLoop:
     reset by :meth:`reset` at the start of every run.
     """
 
-    def __init__(
-        self, net, optimizer, loss_fn, *, batch_size, n_batches, shuffle, tol, patience, adaptive,
-        drop_factor, max_drops, certified, restore_best, seed=0,
-    ):
+    def __init__(self, net, optimizer, loss_fn, rule, *, batch_size, n_batches, shuffle, seed=0):
         import tensorflow as tf
 
-        self.net, self.optimizer, self.loss_fn = net, optimizer, loss_fn
+        self.net, self.optimizer, self.loss_fn, self.rule = net, optimizer, loss_fn, rule
         self.batch_size, self.n_batches, self.shuffle = batch_size, n_batches, shuffle
-        self.tol, self.patience, self.adaptive = tol, patience, adaptive
-        self.drop_factor, self.max_drops = drop_factor, max_drops
-        self.certified, self.restore_best = certified, restore_best
+        self.certified = rule.certified
         self._weights = net.trainable_variables
         self._best_weights = [tf.Variable(v, trainable=False) for v in self._weights]
         self._best = tf.Variable(np.inf, dtype=tf.float64, trainable=False)
@@ -56,7 +49,7 @@ class TensorFlowLoop:
             optimizer.build(self._weights)
         # The data and validation data are arguments, not captured: a
         # trainer traces once and can then serve any number of fits of the
-        # same shapes (see _programs). TensorFlow counts traces per function
+        # same shapes (see _core.programs). TensorFlow counts traces per function
         # code object, so a bound method (or a closure) would make a search's
         # many trainers warn of retracing; a partial is counted on its own.
         self._run = tf.function(functools.partial(TensorFlowLoop._run_epochs, self))
@@ -90,42 +83,19 @@ class TensorFlowLoop:
         return tf.cast(loss, tf.float64), grads
 
     def _monitor(self, value):
-        """Update the stall counter and the best weights with this epoch's monitored value.
-
-        Written without branches: each ``tf.cond`` costs a function call per
-        epoch and, more, a subgraph to trace per fit; ``tf.where`` and
-        unconditional assignments do the same work as a few scalar ops. A
-        NaN never counts as an improvement; it ends training anyway
-        (``_run_epochs`` marks the run diverged). A certificate improves
-        whenever it falls and has converged once it is at most ``tol``.
-        """
-        import tensorflow as tf
-
-        tol = tf.constant(0.0 if self.certified else self.tol, tf.float64)
-        wait = tf.where(value < self._reference - tol, 0, self._wait + 1)
-        reference = tf.minimum(self._reference, value)
-        if self.restore_best:
-            better = value < self._best
-            for best, var in zip(self._best_weights, self._weights):
-                best.assign(tf.where(better, var, best))
-        self._best.assign(tf.minimum(self._best, value))
-        stalled = wait >= self.patience
-        if self.adaptive:
-            drop = stalled & (self._drops < self.max_drops)
-            lr = self.optimizer.learning_rate
-            lr.assign(tf.where(drop, lr / tf.cast(self.drop_factor, lr.dtype), lr))
-            self._drops.assign_add(tf.cast(drop, tf.int32))
-            wait = tf.where(drop, 0, wait)
-            # Progress after a drop is measured from where the drop happened:
-            # an optimizer that overshot is still improving while it comes
-            # back down, though not yet below its best.
-            reference = tf.where(drop, value, reference)
-            stalled = stalled & ~drop
-        if self.certified:
-            stalled = stalled | (value <= self.tol)
-        self._converged.assign(self._converged | stalled)
-        self._wait.assign(wait)
-        self._reference.assign(reference)
+        """Apply the stop rule (``_core.stop_rule``) to this epoch's monitored value."""
+        state = {
+            "wait": self._wait, "reference": self._reference, "best": self._best, "drops": self._drops,
+            "lr": self.optimizer.learning_rate, "converged": self._converged,
+            "weights": self._weights, "best_weights": self._best_weights,
+        }
+        new = self.rule.update(state, value)
+        for best, value in zip(self._best_weights, new.pop("best_weights", ())):
+            best.assign(value)
+        if not self.rule.adaptive:
+            new.pop("lr")  # a schedule has no variable to lower
+        for name, value in new.items():
+            state[name].assign(value)
 
     def _batched_epoch(self, X, y, w):
         """One epoch of mini-batch steps over ``X, y`` (``w`` may be None); the mean loss.
@@ -214,7 +184,7 @@ class TensorFlowLoop:
             # reduce_retracing: the second chunk length makes the trace
             # shape-generic, so a stream of chunks traces at most twice.
             self._pass = tf.function(functools.partial(TensorFlowLoop._one_pass, self), reduce_retracing=True)
-        from ._fixes import no_graph_rewrites
+        from .._fixes import no_graph_rewrites
 
         with no_graph_rewrites():
             loss = self._pass(*(tf.convert_to_tensor(a) for a in (X, y, sample_weight)))
@@ -225,7 +195,8 @@ class TensorFlowLoop:
         """Start a run from the network's current weights: the stop rule starts again."""
         import tensorflow as tf
 
-        copy_variables(self._weights, self._best_weights)
+        for var, best in zip(self._weights, self._best_weights):
+            best.assign(var)
         for var in (self._best, self._reference):
             var.assign(tf.constant(np.inf, tf.float64))
         for var in (self._wait, self._drops, self._epoch):
@@ -246,7 +217,7 @@ class TensorFlowLoop:
         """
         import tensorflow as tf
 
-        from ._fixes import no_graph_rewrites
+        from .._fixes import no_graph_rewrites
 
         with no_graph_rewrites():
             losses = self._run(tf.constant(n), data, validation)
@@ -266,14 +237,15 @@ class TensorFlowLoop:
         return float(self._best.numpy())
 
     def restore_best_weights(self):
-        copy_variables(self._best_weights, self._weights)
+        for var, best in zip(self._weights, self._best_weights):
+            var.assign(best)
 
     def certified_epoch(self, blocks, check):
         """One full-batch step, its gradient summed over ``blocks()`` and given to ``check``
         with the weights it was taken at. Returns the loss, as a one-element list."""
         import tensorflow as tf
 
-        from ._fixes import no_graph_rewrites
+        from .._fixes import no_graph_rewrites
 
         loss = 0.0
         with no_graph_rewrites():
@@ -291,7 +263,7 @@ class TensorFlowLoop:
 
     def release(self):
         """Let TensorFlow free what only tracing needed; the loop stays usable (see ``_fixes``)."""
-        from ._fixes import release_custom_gradients
+        from .._fixes import release_custom_gradients
 
         if not self._gradients_released:
             functions = [self._run]
@@ -304,6 +276,6 @@ class TensorFlowLoop:
 
 def _tensors(arrays):
     """Tensors over the arrays' memory (None stays None); None for no arrays."""
-    from ._fixes import tensor_over
+    from .._fixes import tensor_over
 
     return None if arrays is None else tuple(None if a is None else tensor_over(a) for a in arrays)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._whitening import MAX_WHITENED_FEATURES
+from .whitening import MAX_WHITENED_FEATURES
 
 #: Above this many rows a network with hidden layers trains in float32 (half
 #: the memory of its standardized copy); the single neuron always trains in
@@ -27,7 +27,7 @@ CERTIFIED_TOL = 1e-8
 class Plan:
     """How one fit trains.
 
-    ``whiten``: the inputs are whitened (``_whitening``), not only standardized.
+    ``whiten``: the inputs are whitened (``_core.whitening``), not only standardized.
     ``certified``: training stops on the least-squares certificate, with
     ``tol`` its relative tolerance; otherwise on the monitored loss, with
     ``tol`` the improvement that counts.

@@ -16,7 +16,7 @@ import threading
 THREADS_ENV = "SKLEARN_KERASREG_TF_THREADS"
 
 #: The Keras backends this package trains on, and each one's compiled loop (module, class).
-SUPPORTED_BACKENDS = {"tensorflow": ("_tf_loop", "TensorFlowLoop"), "jax": ("_jax_loop", "JaxLoop")}
+SUPPORTED_BACKENDS = {"tensorflow": ("tensorflow_loop", "TensorFlowLoop"), "jax": ("jax_loop", "JaxLoop")}
 
 _lock = threading.Lock()
 _applied = False
@@ -52,7 +52,7 @@ def backend_scope():
     import keras
 
     if keras.backend.backend() == "jax":
-        from ._jax_loop import float64_scope
+        from .jax_loop import float64_scope
 
         return float64_scope()
     return contextlib.nullcontext()

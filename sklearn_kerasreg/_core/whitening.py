@@ -13,7 +13,7 @@ measures the exported model on the raw data.
 
 The network still trains from its usual zero start; the transform is data
 preparation, folded into the Dense kernel afterwards exactly as
-standardization is (``_models.fold_scaling``).
+standardization is (``_core.models.fold_scaling``).
 
 The transform comes from the weighted Gram matrix when that is safely
 conditioned (condition number up to ``GRAM_CONDITION``: cheap, one pass that
@@ -31,7 +31,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._data import CACHE_ROWS, aligned_empty, in_spans, mean_one, moments_to_stats, standardized
+from .data import (
+    CACHE_ROWS,
+    aligned_empty,
+    in_spans,
+    mean_one,
+    moments_to_stats,
+    standardized,
+    weighted_moments,
+)
 
 #: Above this condition number of the standardized Gram matrix the transform
 #: comes from QR of the data instead: the Gram matrix's rounding error
@@ -226,6 +234,25 @@ def fit_whitening(moments, n_features, *, fit_intercept, l2, X=None, sample_weig
     transform, inverse = vt[keep].T / sing[keep], sing[keep, None] * vt[keep]
     condition = float(sing[0] / sing[keep][-1])
     return Whitening(*base.scaling, transform=transform, inverse=inverse, condition=condition)
+
+
+def prepare(X, Y, sample_weight, plan, *, fit_intercept, alpha, standardize, threads=1, moments=None):
+    """How this data becomes the training network's: ``(whitening, moments)``.
+
+    Whitened when ``plan.whiten``, else standardized or as it is. ``moments``
+    are those of all of a stream's chunks (``train_on_chunks``), of which
+    ``X`` is only the first: the QR fallback then has no data to use.
+    """
+    own = moments is None
+    if own:
+        moments = weighted_moments((X, Y), sample_weight, cross=plan.whiten, threads=threads)
+    if not plan.whiten:
+        return scaling_only(moments, X.shape[1], fit_intercept, standardize), moments
+    whitening = fit_whitening(
+        moments, X.shape[1], fit_intercept=fit_intercept, l2=alpha / moments[0],
+        X=X if own else None, sample_weight=sample_weight,
+    )
+    return whitening, moments
 
 
 def _tsqr(X, w, x_mean, x_scale, l2):

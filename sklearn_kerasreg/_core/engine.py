@@ -3,14 +3,14 @@
 ``keras.Model.fit`` on NumPy input rebuilds its data pipeline and synchronises
 with Python after every epoch, which costs tens of milliseconds each time. On
 small data an epoch is one cheap full-batch step, so that overhead is nearly
-all of the fit. Here one compiled call runs many epochs (``_tf_loop``, with
+all of the fit. Here one compiled call runs many epochs (``_backends.tensorflow_loop``, with
 the stop rule inside the graph), and :class:`Trainer` drives it from Python:
 it starts each run from the fit's own weights (a :class:`State`), gets control back between calls to
 report progress and to drive Keras callbacks (which see one
 ``on_epoch_end`` per epoch with the usual ``logs``), verifies the first
 step of a certified fit, and keeps the best weights.
 
-A certified trainer (the whitened single neuron, ``_whitening``) works
+A certified trainer (the whitened single neuron, ``_core.whitening``) works
 differently: each epoch is one full-batch gradient step, its gradient summed
 block by block over data that the caller whitens one block at a time (so no
 whitened copy of all the data is held), and a ``check`` of the weights and
@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._models import copy_variables
-from ._runtime import loop_class
+from .._backends.runtime import loop_class
+from .models import copy_variables
+from .stop_rule import StopRule
 
 #: Each time the monitored loss stalls, the learning rate is divided by this.
 LR_DROP_FACTOR = 5.0
@@ -90,7 +91,7 @@ class Trainer:
 
     A trainer is made for a data shape and traced on its first run; it can
     then train its network from any start (a :class:`State`) on any data of
-    that shape, without tracing again (see ``train`` and ``_programs``).
+    that shape, without tracing again (see ``train`` and ``_core.programs``).
 
     Parameters
     ----------
@@ -156,11 +157,13 @@ class Trainer:
         # value belongs to one set of weights: a full-batch step's loss or
         # certificate, or a validation loss measured after the epoch.
         self.restore_best = self.validated or self.n_batches == 1
+        rule = StopRule(
+            tol=self.tol, patience=self.patience, adaptive=self.adaptive, drop_factor=LR_DROP_FACTOR,
+            max_drops=self.max_drops, certified=self.certified, restore_best=self.restore_best,
+        )
         self.loop = loop_class()(
-            net, optimizer, loss_fn, batch_size=self.batch_size, n_batches=self.n_batches,
-            shuffle=self.shuffle, tol=self.tol, patience=self.patience, adaptive=self.adaptive,
-            drop_factor=LR_DROP_FACTOR, max_drops=self.max_drops, certified=self.certified,
-            restore_best=self.restore_best, seed=seed,
+            net, optimizer, loss_fn, rule, batch_size=self.batch_size, n_batches=self.n_batches,
+            shuffle=self.shuffle, seed=seed,
         )
         # What a start without optimizer state gets: this optimizer's as it was made.
         self._fresh_optimizer = [np.array(v.numpy()) for v in optimizer.variables]
@@ -201,7 +204,7 @@ class Trainer:
             Training data of ``n_samples`` rows; ``sample_weight`` may be None.
             TensorFlow reads them in place: nothing may write to them during
             the call. A certified trainer takes instead, as ``X``, a
-            ``_whitening.Blocks``: called once an epoch, it returns an
+            ``_core.whitening.Blocks``: called once an epoch, it returns an
             iterable of ``(X, y, sample_weight)`` blocks of its ``n_rows``
             rows (``y`` and ``sample_weight`` are then None).
         validation : tuple of ndarray or None
@@ -226,7 +229,7 @@ class Trainer:
             same permutation for the same seed).
         start : State, optional
             Weights and optimizer state to start from: a shared trainer
-            serves each fit from that fit's own start (``_programs``), and
+            serves each fit from that fit's own start (``_core.programs``), and
             the fit reads its result off ``net`` and :meth:`state`. By
             default training continues from the trainer's weights as they are.
         callbacks : list of keras.callbacks.Callback
@@ -242,6 +245,7 @@ class Trainer:
             raise ValueError("check must be given exactly when the trainer is certified.")
         self._load(start, seed)
         result = TrainResult(learning_rate=_value(self.optimizer.learning_rate))
+        data = X if self.certified else None
         if not self.certified:
             data, validation = self.loop.inputs((X, y, sample_weight), validation)
         callbacks = list(callbacks or [])
@@ -251,39 +255,21 @@ class Trainer:
         self.net.stop_training = False
         progress = _Progress(epochs, verbose)
         cb.on_train_begin()
-        while result.n_epochs < epochs:
-            n = min(per_call, epochs - result.n_epochs)
+        while not self._stopped(result, verify) and result.n_epochs < epochs:
             if callbacks:
                 cb.on_epoch_begin(result.n_epochs)
             if self.certified:
-                loss, val_loss = self.loop.certified_epoch(X, check), [np.nan]
+                loss, val_loss = self.loop.certified_epoch(data, check), [np.nan]
             else:
-                loss, val_loss = self.loop.epochs(n, data, validation)
+                loss, val_loss = self.loop.epochs(min(per_call, epochs - result.n_epochs), data, validation)
             for j, value in enumerate(loss):
-                epoch = result.n_epochs + j
-                logs = {"loss": value}
-                if validation is not None:
-                    logs["val_loss"] = val_loss[j]
+                logs = {"loss": value} if validation is None else {"loss": value, "val_loss": val_loss[j]}
                 if callbacks:
-                    cb.on_epoch_end(epoch, logs)
-                progress.epoch_end(epoch, logs)
+                    cb.on_epoch_end(result.n_epochs + j, logs)
+                progress.epoch_end(result.n_epochs + j, logs)
             result.loss += loss
             result.val_loss += val_loss
             result.n_epochs += len(loss)
-            if self.loop.diverged:
-                result.diverged = True
-                break
-            if verify is not None and result.n_epochs == 1 and not self.loop.converged:
-                result.certified = float(verify(self.net))
-                if result.certified <= self.tol:
-                    result.converged = result.verified = True
-                    break
-            if self.loop.converged:
-                result.converged = True
-                break
-            if self.net.stop_training:
-                result.stopped_by_callback = True
-                break
         cb.on_train_end()
         progress.end(result)
         # Verified weights are the ones verify measured; otherwise the best the monitor saw.
@@ -292,6 +278,22 @@ class Trainer:
         if self.certified and not result.verified:
             result.certified = self.loop.best
         return result
+
+    def _stopped(self, result, verify):
+        """Whether the run ends after the epochs it has run, with the reason set on ``result``."""
+        if result.n_epochs == 0:
+            return False
+        if self.loop.diverged:
+            result.diverged = True
+            return True
+        if verify is not None and result.n_epochs == 1 and not self.loop.converged:
+            result.certified = float(verify(self.net))
+            if result.certified <= self.tol:
+                result.converged = result.verified = True
+                return True
+        result.converged = self.loop.converged
+        result.stopped_by_callback = not result.converged and self.net.stop_training
+        return result.converged or result.stopped_by_callback
 
 
 class _Progress:

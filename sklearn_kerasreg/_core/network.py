@@ -1,18 +1,20 @@
 """The network of one fit: built and compiled through scikeras, resumed, and exported.
 
 Training happens in the network's own coordinates (whitened or
-standardized inputs and targets, ``_whitening``); :func:`export` folds them
+standardized inputs and targets, ``_core.whitening``); :func:`export` folds them
 into the weights of a plain float64 Keras model that predicts in the
 caller's units, and :func:`resume` unfolds such a model's weights into a
 new network, to continue training an estimator that was unpickled.
 """
 
+import dataclasses
 import numbers
 
 import numpy as np
 
-from . import _models
-from ._fixes import global_seed_scope, scikeras_build
+from .._fixes import global_seed_scope, scikeras_build
+from . import models as _models
+from .engine import State, load_state
 
 
 def recipe(params, routed, hidden, seed, plan, whitening, total_weight, n_outputs):
@@ -52,9 +54,9 @@ def build(recipe, seed, Xs, Ys):
 class FitNetwork:
     """The network one fit trains, and where it starts.
 
-    ``start`` is the ``_engine.State`` a stateless fit (:func:`is_stateless`)
+    ``start`` is the ``_core.engine.State`` a stateless fit (:func:`is_stateless`)
     starts from: any network of its recipe can train it, so a shared
-    trainer's may (``_programs``). Otherwise it is None and the fit trains
+    trainer's may (``_core.programs``). Otherwise it is None and the fit trains
     its own network as it is. ``own()`` makes the fit's own
     ``(net, optimizer, loss_fn, callbacks)`` on first call, with ``make``.
     """
@@ -69,11 +71,86 @@ class FitNetwork:
         return self._own
 
 
+@dataclasses.dataclass(frozen=True)
+class Previous:
+    """What a warm start continues: the last fit's kept network, recipe, first learning rate and ``model_``.
+
+    ``kept`` is a ``State`` after a stateless fit, the fit's own
+    ``(net, optimizer, callbacks)`` otherwise, and None after unpickling,
+    which keeps only ``model_``.
+    """
+
+    kept: object
+    recipe: tuple
+    lr0: float
+    model: object
+
+    def recipe_for(self, recipe):
+        """The recipe a warm fit builds with: a kept ``State`` needs a network like the one that left it."""
+        return self.recipe if isinstance(self.kept, State) else recipe
+
+
+def fit_network(recipe, seed, sample, whitening, previous=None):
+    """The ``FitNetwork`` a fit trains: for the built-in network, where it starts from.
+
+    ``sample`` is ``(Xs, Ys)``, rows of inputs and targets in the network's
+    coordinates; ``previous`` is what a warm start continues.
+    """
+    if previous is not None:
+        recipe = previous.recipe_for(recipe)
+    if isinstance(getattr(previous, "kept", None), tuple) or not is_stateless(recipe):
+        # A network of its own: a user's, one with callbacks, or
+        # partial_fit's, which a warm fit continues with its optimizer.
+        own = training_network(recipe, seed, sample, whitening, previous)
+        return FitNetwork(recipe, lambda: own[:4])
+
+    def make():
+        net, callbacks = build(recipe, seed, *sample)
+        return net, net.optimizer, _models.as_loss(net.loss), callbacks
+
+    if previous is None:
+        start = initial_state(recipe, sample[0].shape[1])
+    elif previous.kept is not None:
+        start = dataclasses.replace(previous.kept, learning_rate=previous.lr0)
+    else:
+        start = resumed_state(previous.model, whitening, recipe[1].get("optimizer__learning_rate"))
+    return FitNetwork(recipe, make, start)
+
+
+def training_network(recipe, seed, sample, whitening, previous=None, keep_learning_rate=False):
+    """A network of the fit's own: ``(net, optimizer, loss_fn, callbacks, lr0)``.
+
+    A warm start (``previous``) continues with the previous fit's network,
+    or with a new one that takes its kept ``State`` or ``model_``'s weights
+    (after unpickling). The optimizer restarts from the first learning rate
+    unless ``keep_learning_rate`` (``partial_fit`` carries the current one on).
+    """
+    kept = getattr(previous, "kept", None)
+    if isinstance(kept, tuple):
+        net, optimizer, callbacks = kept
+        if not keep_learning_rate:
+            optimizer.learning_rate.assign(previous.lr0)
+        return net, optimizer, _models.as_loss(net.loss), callbacks, previous.lr0
+    if previous is not None:
+        recipe = previous.recipe_for(recipe)
+    net, callbacks = build(recipe, seed, *sample)
+    optimizer = net.optimizer
+    lr0 = float(optimizer.learning_rate.numpy())
+    if isinstance(kept, State):
+        lr0 = previous.lr0
+        if not keep_learning_rate:
+            kept = dataclasses.replace(kept, learning_rate=lr0)
+        load_state(net, optimizer, kept)
+    elif previous is not None:
+        resume(net, previous.model, whitening)
+    return net, optimizer, _models.as_loss(net.loss), callbacks, lr0
+
+
 def is_stateless(recipe):
-    """Whether a fit's result is all in its weights and optimizer state (an ``_engine.State``).
+    """Whether a fit's result is all in its weights and optimizer state (an ``_core.engine.State``).
 
     So it is for the built-in network without callbacks: any network of the
-    same recipe can then train it, starting from that state (``_programs``).
+    same recipe can then train it, starting from that state (``_core.programs``).
     """
     builder, build_params = recipe
     return builder is _models.dense_network and not build_params.get("callbacks") and not any(
@@ -82,27 +159,26 @@ def is_stateless(recipe):
 
 
 def initial_state(recipe, n_features):
-    """The ``_engine.State`` a new network of the built-in ``recipe`` starts from."""
-    from ._engine import State
-
+    """The ``_core.engine.State`` a new network of the built-in ``recipe`` starts from."""
     build_params = recipe[1]
     kwargs = {k.removeprefix("model__"): v for k, v in build_params.items() if k.startswith("model__")}
     learning_rate = build_params.get("optimizer__learning_rate")
-    weights = _models.initial_weights(n_features, **kwargs)
-    # A schedule is the optimizer's own, as built.
-    return State(weights, None, learning_rate if isinstance(learning_rate, numbers.Real) else None)
+    return State(_models.initial_weights(n_features, **kwargs), None, _numeric(learning_rate))
+
+
+def _numeric(learning_rate):
+    """A learning rate a ``State`` sets: a number; a schedule is the optimizer's own, as built."""
+    return learning_rate if isinstance(learning_rate, numbers.Real) else None
 
 
 def resumed_state(model, whitening, learning_rate=None):
-    """The ``_engine.State`` with which the exported ``model`` predicts, with a new optimizer
+    """The ``_core.engine.State`` with which the exported ``model`` predicts, with a new optimizer
     (an unpickled warm start: the weights survive pickling, the optimizer state does not)."""
-    from ._engine import State
-
     kernels, biases = _unfolded(model, whitening)
     weights = []
     for layer, kernel, bias in zip(_models.dense_layers(model), kernels, biases):
         weights += [kernel, bias] if layer.use_bias else [kernel]
-    return State(weights, None, learning_rate if isinstance(learning_rate, numbers.Real) else None)
+    return State(weights, None, _numeric(learning_rate))
 
 
 def resume(net, model, whitening):
@@ -117,11 +193,11 @@ def resume(net, model, whitening):
 
 def _unfolded(model, whitening):
     """The exported ``model``'s kernels and biases in the training network's coordinates."""
-    if _models.dense_layers(model) is None:
+    layers = _models.dense_layers(model)
+    if layers is None:
         raise ValueError("warm_start after unpickling needs a network made of Dense layers.")
-    return _models.unfold_scaling(
-        *_models.stack_weights(_models.dense_layers(model)), *whitening.scaling, inverse=whitening.inverse,
-    )
+    kernels, biases = _models.stack_weights(layers)
+    return _models.unfold_scaling(kernels, biases, *whitening.scaling, inverse=whitening.inverse)
 
 
 def folded_weights(net, whitening):

@@ -48,7 +48,7 @@ def dense_network(
     its own seed, derived from ``seed``, so the weights are reproducible
     without touching any global random state; the single-neuron model starts
     from zero. ``fit_intercept=False`` leaves the output layer without a
-    bias. ``l2_transform`` (the whitening of ``_whitening``) makes the single
+    bias. ``l2_transform`` (the whitening of ``_core.whitening``) makes the single
     neuron's L2 penalty act on ``l2_transform @ kernel``, the coefficients of
     the standardized inputs, rather than on the whitened kernel itself.
     """

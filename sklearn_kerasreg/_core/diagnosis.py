@@ -11,8 +11,8 @@ import warnings
 
 from sklearn.exceptions import ConvergenceWarning
 
-from ._network import folded_weights
-from ._whitening import MOMENTS_CONDITION, least_squares_gap, moments_gap
+from .network import folded_weights
+from .whitening import MOMENTS_CONDITION, least_squares_gap, moments_gap
 
 
 def measure(X, Y, sample_weight, whitening, moments, fit_intercept, alpha, threads, net):

@@ -4,9 +4,9 @@ Tracing the training loop into a TensorFlow graph and instantiating it costs
 about 0.2 s a fit, the same for 51 rows as for a million; on large data that
 was a fifth of the fit. Yet a grid search, a cross-validation or a benchmark
 fits the same network on data of the same shape again and again. A
-:class:`~sklearn_kerasreg._engine.Trainer` takes its data as arguments and
+:class:`~sklearn_kerasreg._core.engine.Trainer` takes its data as arguments and
 starts each run from the weights and optimizer state it is given
-(``_engine.State``), so fits whose network and traced code would be the
+(``_core.engine.State``), so fits whose network and traced code would be the
 same share one, network and all: a later fit of the same shape builds no
 network of its own (about 6 ms, a third of a 10k x 20 fit). Each fit
 starts from its own initial weights and keeps its final ones as arrays;
@@ -24,7 +24,7 @@ import numbers
 import threading
 from collections import OrderedDict
 
-from ._engine import Trainer
+from .engine import Trainer
 
 #: Trainers kept, least recently used dropped first. A grid search with
 #: cv=5 needs about two per candidate (folds differ by a row) plus the refit.
@@ -76,10 +76,10 @@ def program_key(recipe, trainer_params):
     """What a shared trainer's network and trace depend on, or None when a fit needs its own.
 
     ``recipe`` is a stateless fit's ``(builder, build_params)``
-    (``_network.is_stateless``): the built-in network, whose build
+    (``_core.network.is_stateless``): the built-in network, whose build
     parameters name all the code the trace runs when its optimizer and loss
     are Keras's own. The seed and a learning rate that is a number are left out: every fit
-    starts from its own weights and rate (``_engine.State``).
+    starts from its own weights and rate (``_core.engine.State``).
     ``trainer_params`` are the trainer's settings and the data's shapes and dtypes.
     """
     build_params = dict(recipe[1])
@@ -146,7 +146,7 @@ def train(plan, params, network, data, validation, *, seed, check, verify, epoch
     """Train the fit's ``network`` on ``data`` as ``plan`` says, on a shared trainer where one fits.
 
     ``params`` are the estimator's ``get_params(deep=False)``; ``network`` is
-    a ``_network.FitNetwork``. ``finish(net, result)`` runs on the trained network
+    a ``_core.network.FitNetwork``. ``finish(net, result)`` runs on the trained network
     before the trainer is given up. Returns ``(result, what finish returned,
     what the fit keeps for a warm start)``: a stateless fit keeps its
     ``State``, any other its own ``(net, optimizer, callbacks)``.

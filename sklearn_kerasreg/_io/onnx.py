@@ -23,7 +23,7 @@ def dense_stack(estimator):
     """
     import keras
 
-    from . import _models
+    from .._core import models as _models
 
     layers = _models.dense_layers(estimator.model_)
     if layers is None:
@@ -97,7 +97,7 @@ def register_onnx_converter():
     """
     from skl2onnx import update_registered_converter
 
-    from ._estimator import KerasLinearRegressor
+    from .._estimator import KerasLinearRegressor
 
     update_registered_converter(
         KerasLinearRegressor, "SklearnKerasLinearRegressor", _shape_calculator, _converter
