@@ -114,7 +114,8 @@ def pytest_configure(config):
 #: TensorFlow; running them twice would double CI's time.
 OTHER_BACKEND_MODULES = {
     "test_backends.py", "test_callbacks.py", "test_common.py", "test_estimator.py", "test_nist.py",
-    "test_persistence.py", "test_programs.py", "test_streaming.py", "test_validation_data.py",
+    "test_persistence.py", "test_programs.py", "test_stop_rule.py", "test_streaming.py",
+    "test_validation_data.py",
 }
 
 
