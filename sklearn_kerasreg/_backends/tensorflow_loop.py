@@ -2,10 +2,9 @@
 
 :class:`~sklearn_kerasreg._core.engine.Trainer` drives training from Python and
 is the same for every network; this module is what it runs on TensorFlow.
-One ``tf.function`` runs many epochs per call, and the convergence rule
-(``tol``, ``n_iter_no_change``, learning-rate drops, the best weights so
-far) runs inside the graph, as a few branch-free scalar ops an epoch, so
-the result does not depend on how many epochs a call runs. The certified
+One ``tf.function`` runs many epochs per call, and the stop rule
+(``_core.stop_rule``: ``tol``, ``n_iter_no_change``, learning-rate drops,
+the best weights so far) runs inside the graph on the loop's variables. The certified
 single neuron instead sums each epoch's full-batch gradient over blocks of
 rows (one compiled call a block) and takes one step with the sum.
 
@@ -90,12 +89,12 @@ class TensorFlowLoop:
             "weights": self._weights, "best_weights": self._best_weights,
         }
         new = self.rule.update(state, value)
-        for best, value in zip(self._best_weights, new.pop("best_weights", ())):
-            best.assign(value)
+        for best, weights in zip(self._best_weights, new.pop("best_weights", ())):
+            best.assign(weights)
         if not self.rule.adaptive:
-            new.pop("lr")  # a schedule has no variable to lower
-        for name, value in new.items():
-            state[name].assign(value)
+            new.pop("lr")  # unchanged, and a schedule has no variable to assign
+        for name, updated in new.items():
+            state[name].assign(updated)
 
     def _batched_epoch(self, X, y, w):
         """One epoch of mini-batch steps over ``X, y`` (``w`` may be None); the mean loss.
