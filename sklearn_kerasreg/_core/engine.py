@@ -245,8 +245,9 @@ class Trainer:
             raise ValueError("check must be given exactly when the trainer is certified.")
         self._load(start, seed)
         result = TrainResult(learning_rate=_value(self.optimizer.learning_rate))
-        data = X if self.certified else None
-        if not self.certified:
+        if self.certified:
+            data = X  # the Blocks, read block by block each epoch
+        else:
             data, validation = self.loop.inputs((X, y, sample_weight), validation)
         callbacks = list(callbacks or [])
         cb = keras.callbacks.CallbackList(callbacks, model=self.net, epochs=epochs, verbose=0)
