@@ -45,7 +45,8 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
         The network. None builds the Dense stack described by
         ``hidden_layer_sizes`` and ``activation``. A scikeras-style builder
         (a function, called with ``model__*`` parameters and, if it accepts
-        them, ``meta`` and ``compile_kwargs``) or a Keras model used as a
+        them, ``meta``, ``compile_kwargs`` and ``params``, the estimator's
+        ``get_params()``) or a Keras model used as a
         template (``fit`` trains a fresh copy; the instance passed is never
         changed) bring your own architecture.
     hidden_layer_sizes : array-like of int, default=()
@@ -112,7 +113,11 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
     shuffle : bool, default=True
         Shuffle mini-batches each epoch (seeded by ``random_state``).
     warm_start : bool, default=False
-        Continue from the previous fit's weights and optimizer state.
+        Continue from the previous call's weights and optimizer state, under
+        the current parameters (the user guide's "Continuing training" says
+        what carries over). A change of ``hidden_layer_sizes``,
+        ``activation``, ``model``, ``fit_intercept`` or ``standardize``
+        raises a ``ValueError``.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the shuffles and the validation split. Global
         random state (NumPy, Python, TensorFlow) is neither used nor changed.
@@ -120,9 +125,11 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
         1 shows a Keras progress bar over the epochs, with the time per
         epoch and the loss (and validation loss); 2 or more prints one line
         per epoch instead.
-    callbacks : None, keras callback, or list of them, default=None
-        Keras callbacks (instances or classes, ``callbacks__*`` routed). They
-        see the training network, in standardized units.
+    callbacks : None, keras callback, list or dict of them, default=None
+        Keras callbacks (instances or classes, ``callbacks__*`` routed; a
+        dict names them, as in scikeras: ``callbacks={"es": EarlyStopping}``
+        with ``callbacks__es__monitor="loss"``). They see the training
+        network, in standardized units.
 
     Attributes
     ----------
@@ -185,7 +192,7 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
-        "callbacks": [None, list, callable, HasMethods(["on_epoch_end"])],
+        "callbacks": [None, list, dict, callable, HasMethods(["on_epoch_end"])],
     }
 
     def __init__(
@@ -242,13 +249,9 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
         return tags
 
     def __getstate__(self):
-        # The training network and its optimizer state are a process-local
-        # cache for warm starts; model_ carries everything predictions need.
-        state = self.__dict__.copy()
-        state.pop("_net", None)
-        state.pop("_recipe", None)
-        state.pop("_stream", None)
-        return picklable_state(self, state)
+        # The training state is arrays: a pickle continues training exactly
+        # as the estimator in memory and one saved with save_estimator do.
+        return picklable_state(self, self.__dict__.copy())
 
     def __setstate__(self, state):
         self.__dict__.update(unpickled_state(self, state))
@@ -281,18 +284,11 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
         -------
         self : KerasLinearRegressor
         """
-        with _fitting.unchanged_on_error(self, continues_training=self.warm_start), backend_scope():
+        with _fitting.unchanged_on_error(self), backend_scope():
             _fitting.fit(self, X, y, sample_weight, (X_val, y_val, sample_weight_val))
         return self
 
-    @property
-    def _scaling(self):
-        """``(x_mean, x_scale, y_mean, y_scale)`` the network trains under."""
-        return self._whitening.scaling
-
     # -- partial_fit -----------------------------------------------------
-    @with_callbacks
-    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch on a chunk of data, keeping the optimizer's state.
 
@@ -308,9 +304,16 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
         Standardization: the first call on an unfitted estimator computes the
         input and target statistics from its chunk and keeps them; every later
         call, and a later ``fit`` with ``warm_start=True``, reuses them, so the
-        weights stay in one coordinate system. Give the first call a
+        weights stay in one coordinate system (the certified single neuron's
+        warm ``fit`` re-whitens, see the user guide). Give the first call a
         representative chunk (for example shuffled rows). After ``fit``,
-        ``partial_fit`` continues with ``fit``'s statistics.
+        ``partial_fit`` continues with ``fit``'s statistics, and after a
+        full-batch ``fit`` with ``batch_size="auto"`` it takes one step per
+        chunk, as ``fit`` did per epoch.
+
+        Each call continues the estimator's training state under the current
+        parameters, the same in memory, after ``pickle`` and after
+        :func:`load_estimator`; a call that raises changes nothing.
 
         Parameters
         ----------
@@ -343,8 +346,14 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
         >>> np.round(reg.coef_, 1), round(reg.intercept_, 1)
         (array([ 3., -1.]), 2.0)
         """
-        with _fitting.unchanged_on_error(self, continues_training=True), backend_scope():
-            _fitting.partial_fit(self, X, y, sample_weight)
+        return self._partial_fit(X, y, sample_weight)
+
+    @with_callbacks
+    @_fit_context(prefer_skip_nested_validation=True)
+    def _partial_fit(self, X, y, sample_weight=None, *, moments=None):
+        # train_on_chunks gives the first call the moments of all its chunks.
+        with _fitting.unchanged_on_error(self), backend_scope():
+            _fitting.partial_fit(self, X, y, sample_weight, moments)
         return self
 
     # -- prediction and fitted attributes --------------------------------

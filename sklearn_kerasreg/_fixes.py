@@ -25,8 +25,11 @@ from sklearn.utils._param_validation import (  # noqa: F401
 # ``validate_data`` is public since scikit-learn 1.6, the declared floor.
 from sklearn.utils.validation import check_array, validate_data  # noqa: F401
 
-#: What a private name that moved or went away raises.
-GONE = (ImportError, AttributeError, TypeError)
+#: What a private name that moved or went away raises: the module or the
+#: name is not there. A TypeError is not in it: it is as likely a real error
+#: in a call (a wrong dtype, say) as a changed signature, and a fallback
+#: must not hide one.
+GONE = (ImportError, AttributeError)
 
 
 def _own_fit_context(*, prefer_skip_nested_validation):

@@ -10,10 +10,11 @@ import sys
 import time
 
 import numpy as np
+from sklearn.utils import check_array, check_X_y
 
 from ._core.data import merge_moments, weighted_moments
 from ._core.engine import LR_DROP_FACTOR
-from ._fitting import scale_learning_rate, stream_moments
+from ._fitting import scale_learning_rate, unchanged_on_error
 
 
 def train_on_chunks(estimator, chunks, *, n_passes=5, target=None, tol=1e-4, verbose=0):
@@ -76,14 +77,25 @@ def train_on_chunks(estimator, chunks, *, n_passes=5, target=None, tol=1e-4, ver
     if not (isinstance(n_passes, numbers.Integral) and n_passes >= 1):
         raise ValueError(f"n_passes must be a positive integer, got {n_passes!r}.")
     read = _reader(chunks, n_passes, target)
+    # A run that fails, on a bad chunk or an interrupt, leaves the estimator as it was.
+    with unchanged_on_error(estimator):
+        _passes(estimator, read, n_passes, tol, verbose)
+    return estimator
+
+
+def _passes(estimator, read, n_passes, tol, verbose):
+    """The passes of :func:`train_on_chunks`."""
+    moments = None
     if not hasattr(estimator, "model_") and estimator.standardize and n_passes > 1:
-        stream_moments(estimator, _moments(read()))
+        moments = _moments(read())
     best = np.inf
     for pass_number in range(n_passes):
         start = time.perf_counter()
         total, rows = 0.0, 0
         for X, y, weight in read():
-            estimator.partial_fit(X, y, sample_weight=weight)
+            # Only the first call of an unfitted estimator uses the moments.
+            estimator._partial_fit(X, y, sample_weight=weight, moments=moments)
+            moments = None
             total += estimator.loss_curve_[-1] * len(X)
             rows += len(X)
         if rows == 0:
@@ -99,7 +111,6 @@ def train_on_chunks(estimator, chunks, *, n_passes=5, target=None, tol=1e-4, ver
                 file=sys.stderr,
                 flush=True,
             )
-    return estimator
 
 
 def _reader(chunks, n_passes, target):
@@ -155,10 +166,14 @@ def _moments(items):
     """Exact weighted moments of ``[X, y]`` with cross-products (``weighted_moments(..., cross=True)``),
     one chunk at a time: what whitening or standardizing all the data needs."""
     moments = None
-    for X, y, weight in items:
-        X = np.asarray(X, dtype=np.float64)
-        Y = np.asarray(y, dtype=np.float64)
-        w = np.ones(len(X)) if weight is None else np.asarray(weight, dtype=np.float64)
+    for number, (X, y, weight) in enumerate(items, start=1):
+        try:
+            # The checks partial_fit makes of each chunk, before any statistic is taken.
+            X, y = check_X_y(X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+            w = np.ones(len(X)) if weight is None else check_array(weight, ensure_2d=False, dtype=np.float64)
+        except ValueError as exc:
+            raise ValueError(f"Chunk {number}: {exc}") from None
+        Y = y
         if w.sum() <= 0:
             continue
         chunk = weighted_moments((X.reshape(len(X), -1), Y.reshape(len(Y), -1)), w, cross=True)

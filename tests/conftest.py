@@ -113,7 +113,8 @@ def pytest_configure(config):
 #: machinery) do not depend on the backend's loop, and CI runs them on
 #: TensorFlow; running them twice would double CI's time.
 OTHER_BACKEND_MODULES = {
-    "test_backends.py", "test_callbacks.py", "test_common.py", "test_estimator.py", "test_nist.py",
+    "test_backends.py", "test_callbacks.py", "test_common.py", "test_continuation.py", "test_estimator.py",
+    "test_nist.py", "test_sequences.py",
     "test_persistence.py", "test_programs.py", "test_stop_rule.py", "test_streaming.py",
     "test_validation_data.py",
 }

@@ -158,8 +158,11 @@ def test_safe_round_trip_is_bitwise(fitted, saved):
     assert np.array_equal(loaded.coef_, fitted.coef_) and loaded.intercept_ == fitted.intercept_
     assert loaded.get_params() == fitted.get_params()
     assert loaded.loss_curve_ == fitted.loss_curve_ and loaded.n_iter_ == fitted.n_iter_
-    for a, b in zip(loaded._scaling, fitted._scaling):
-        assert np.array_equal(a, b)
+    # The training state came back whole: training continues exactly as in memory.
+    twin = pickle.loads(pickle.dumps(fitted))
+    for reg in (loaded, twin):
+        reg.partial_fit(X[::2], y[::2] + 1.0)
+    assert np.array_equal(loaded.predict(X), twin.predict(X))
 
 
 def test_safe_round_trip_mlp_with_feature_names_and_user_model(tmp_path):
@@ -221,7 +224,7 @@ def _write(path, members, rehash=False):
     if rehash:
         manifest = json.loads(members["manifest.json"])
         manifest["sha256"] = {
-            name: hashlib.sha256(members[name]).hexdigest() for name in ("estimator.json", "model.keras")
+            name: hashlib.sha256(data).hexdigest() for name, data in members.items() if name != "manifest.json"
         }
         members["manifest.json"] = json.dumps(manifest).encode()
     with zipfile.ZipFile(path, "w") as zf:
@@ -355,9 +358,36 @@ def test_save_leaves_no_temporary_files(fitted, tmp_path):
     assert set(os.listdir(tempfile.gettempdir())) - before == set()
 
 
-def test_archive_holds_only_json_and_keras_members(saved):
+def test_archive_holds_only_json_keras_and_plain_arrays(saved):
     members = _members(saved)
-    assert sorted(members) == ["estimator.json", "manifest.json", "model.keras"]
+    assert sorted(members) == ["estimator.json", "manifest.json", "model.keras", "state.npz"]
     with zipfile.ZipFile(io.BytesIO(members["model.keras"])) as inner:
         assert sorted(inner.namelist()) == ["config.json", "metadata.json", "model.weights.h5"]
     assert b"pickle" not in members["estimator.json"]
+    # The training state's arrays read without pickle.
+    with np.load(io.BytesIO(members["state.npz"]), allow_pickle=False) as arrays:
+        assert all(arrays[name].dtype.kind == "f" for name in arrays.files if name.startswith("weights"))
+
+
+def test_a_state_that_needs_pickle_is_refused(saved, tmp_path):
+    buffer = io.BytesIO()
+    np.savez(buffer, weights_0=np.array([object()], dtype=object))
+    path = _write(tmp_path / "evil.kreg", {**_members(saved), "state.npz": buffer.getvalue()}, rehash=True)
+    with pytest.raises(ValueError, match="state.npz"):
+        load_estimator(path)
+
+
+@pytest.mark.parametrize("name", ["format1_linear", "format1_mlp"])
+def test_a_format_1_file_loads_and_says_what_it_lacks(name):
+    # Written by the release before the training state was saved.
+    path = os.path.join(os.path.dirname(__file__), "data", f"{name}.kreg")
+    with pytest.warns(UserWarning, match="format 1, without the training state"):
+        reg = load_estimator(path)
+    before = reg.predict(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.partial_fit(X, y)
+    # Training continued from the saved weights: one pass barely moves
+    # them (new weights would predict about nothing of y).
+    change = np.linalg.norm(reg.predict(X) - before) / np.linalg.norm(before)
+    assert change < 0.05

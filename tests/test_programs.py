@@ -70,14 +70,6 @@ SEQUENCE = [
 ]
 
 
-def traces(trainer):
-    """How often the trainer's training function was traced (compiled, on JAX)."""
-    function = trainer.loop._accumulate if trainer.certified else trainer.loop._run
-    if hasattr(function, "experimental_get_tracing_count"):
-        return function.experimental_get_tracing_count()
-    return function._cache_size()  # jax.jit's count of compiled signatures
-
-
 def fit_sequence():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -94,7 +86,7 @@ def test_shared_trainers_give_the_results_of_own_trainers(made, monkeypatch):
     own = fit_sequence()
     assert len(made) - n_shared == len(SEQUENCE)
     assert n_shared == len(SEQUENCE) - 3
-    assert all(traces(trainer) == 1 for trainer in made)
+    assert all(trainer.traces == 1 for trainer in made)
     for a, b in zip(shared, own):
         assert_same(a, b)
     # The shuffle seed reached the shared trainer.
@@ -131,7 +123,7 @@ def test_certified_fits_share_a_trainer(made, monkeypatch):
 
     built = []
     build = _network.build
-    monkeypatch.setattr(_network, "build", lambda *args: built.append(1) or build(*args))
+    monkeypatch.setattr(_network, "build", lambda *args, **kwargs: built.append(1) or build(*args, **kwargs))
     X_big, y_big = make_regression(140_000, 3, noise=10, random_state=0)
     first = KerasLinearRegressor(random_state=0).fit(X_big, y_big)
     again = KerasLinearRegressor(random_state=0).fit(X_big, y_big)
@@ -139,7 +131,7 @@ def test_certified_fits_share_a_trainer(made, monkeypatch):
     # The second fit trained the kept trainer's network, and built none.
     assert len(built) == 1
     # The second fit's data went in as arguments: no second trace.
-    assert traces(made[0]) == 1
+    assert made[0].traces == 1
     own_trainers(monkeypatch)
     own = KerasLinearRegressor(random_state=0).fit(X_big, y_big)
     assert_same(first, again)
@@ -170,16 +162,19 @@ def test_callbacks_get_a_trainer_of_their_own(made):
 
     class Record(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            self.model_seen = self.model
+            self.models_seen = {*getattr(self, "models_seen", ()), id(self.model)}
 
-    callback = Record()
-    reg = KerasLinearRegressor(random_state=0, epochs=5, callbacks=[callback])
+    callbacks = [Record(), Record()]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        reg.fit(X, y)
-    # The callback saw the fit's own network, and nothing was kept.
-    assert callback.model_seen is reg._net[0]
-    assert not _programs._cache
+        for callback in callbacks:
+            KerasLinearRegressor(random_state=0, epochs=5, callbacks=[callback]).fit(X, y)
+        KerasLinearRegressor(random_state=0, epochs=5).fit(X, y)
+    # Each fit with callbacks trained a network of its own, and kept no
+    # trainer: the fit without callbacks made a third.
+    assert len(callbacks[0].models_seen) == len(callbacks[1].models_seen) == 1
+    assert callbacks[0].models_seen != callbacks[1].models_seen
+    assert len(made) == 3
 
 
 def test_a_diverged_fit_does_not_spoil_the_kept_trainer(made, monkeypatch):
@@ -212,3 +207,23 @@ def test_fits_with_other_learning_rate_schedules_do_not_share_a_trainer(made, mo
     for a, b in zip(shared, own):
         assert_same(a, b)
 
+
+
+def test_the_penalty_is_an_input_of_the_trace_not_part_of_it(made, monkeypatch):
+    # Other alphas, and folds of other rows (so other whitenings and weight
+    # totals): one trainer, traced once, serves them all.
+    cases = [(1.0, slice(0, 250)), (10.0, slice(0, 250)), (1.0, slice(50, 300))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        shared = [KerasLinearRegressor(alpha=a, random_state=0).fit(X[rows], y[rows]) for a, rows in cases]
+        mlp = [KerasLinearRegressor(hidden_layer_sizes=(8,), epochs=20, alpha=a, random_state=0).fit(X[rows], y[rows])
+               for a, rows in cases]
+    assert len(made) == 2 and all(trainer.traces == 1 for trainer in made)
+    own_trainers(monkeypatch)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        own = [KerasLinearRegressor(alpha=a, random_state=0).fit(X[rows], y[rows]) for a, rows in cases]
+        own_mlp = [KerasLinearRegressor(hidden_layer_sizes=(8,), epochs=20, alpha=a, random_state=0).fit(X[rows], y[rows])
+                   for a, rows in cases]
+    for a, b in zip(shared + mlp, own + own_mlp):
+        assert_same(a, b)

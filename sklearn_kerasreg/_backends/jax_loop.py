@@ -74,7 +74,7 @@ def precise_loss(loss_fn):
 class JaxLoop:
     """The compiled epochs and stop rule of one trainer on JAX (see ``Trainer`` for the settings)."""
 
-    def __init__(self, net, optimizer, loss_fn, rule, *, batch_size, n_batches, shuffle, seed=0):
+    def __init__(self, net, optimizer, loss_fn, rule, *, batch_size, n_batches, shuffle, seed=0, penalty=((), None)):
         import jax
 
         self.net, self.optimizer, self.loss_fn = net, optimizer, precise_loss(loss_fn)
@@ -90,6 +90,10 @@ class JaxLoop:
             self.rule = dataclasses.replace(rule, adaptive=False)  # a schedule: nothing to lower
         self._seed = int(seed)
         self._state = None
+        self.traces = 0
+        # The penalty's values travel in the state, as inputs of the compiled code.
+        self._kernels, shape = penalty
+        self._penalty = (0.0, np.zeros(shape) if self._kernels and shape else None)
         self._run = jax.jit(self._run_epochs, static_argnums=0)
         self._accumulate = jax.jit(self._accumulate_block)
         self._apply_sums = jax.jit(self._apply_block_sums)
@@ -97,7 +101,7 @@ class JaxLoop:
         self._pass = jax.jit(self._one_pass)
 
     # -- pure functions ---------------------------------------------------
-    def _loss(self, weights, others, X, y, w, training):
+    def _loss(self, weights, others, X, y, w, training, penalty=None):
         import jax.numpy as jnp
 
         pred, others, losses = self.net.stateless_call(
@@ -106,7 +110,17 @@ class JaxLoop:
         loss = self.loss_fn(y, pred, sample_weight=w)
         if training and losses:
             loss = loss + sum(losses)
-        return jnp.asarray(loss, jnp.float64), others
+        loss = jnp.asarray(loss, jnp.float64)
+        if training and self._kernels:
+            l2, transform = penalty
+            total = 0.0
+            for n, i in enumerate(self._kernels):
+                kernel = weights[i]
+                if n == 0 and transform is not None:
+                    kernel = transform.astype(kernel.dtype) @ kernel
+                total = total + jnp.sum(jnp.square(kernel)).astype(jnp.float64)
+            loss = loss + l2 * total
+        return loss, others
 
     def _monitor(self, state, value):
         """``state`` after the stop rule (``_core.stop_rule``) has seen this epoch's monitored value."""
@@ -117,7 +131,7 @@ class JaxLoop:
         import jax
 
         (loss, others), grads = jax.value_and_grad(self._loss, has_aux=True)(
-            state["weights"], state["others"], X, y, w, True
+            state["weights"], state["others"], X, y, w, True, state["penalty"]
         )
         return dict(state, others=others), loss, grads
 
@@ -166,6 +180,7 @@ class JaxLoop:
     def _run_epochs(self, n_epochs, state, data, val):
         import jax
         import jax.numpy as jnp
+        self.traces += 1  # runs only while tracing
 
         def body(carry):
             i, state, losses, val_losses = carry
@@ -198,6 +213,7 @@ class JaxLoop:
 
     def _accumulate_block(self, state, sums, X, y, w, fraction):
         """``sums`` plus ``fraction`` (the block's share of the rows) of the block's gradient."""
+        self.traces += 1  # runs only while tracing
         _, loss, grads = self._gradient(state, X, y, w)
         return [s + g * fraction for s, g in zip(sums, grads)], loss * fraction
 
@@ -205,14 +221,22 @@ class JaxLoop:
         return self._apply(state, sums)
 
     def _one_pass(self, state, X, y, w):
+        self.traces += 1  # runs only while tracing
         state, loss = self._batched_epoch(state, X, y, w)
         return dict(state, epoch=state["epoch"] + 1), loss
 
     # -- what the driver calls --------------------------------------------
-    def reset(self, seed):
-        """Start a run from the network's current weights: the stop rule starts again."""
+    def set_penalty(self, l2, transform):
+        """The penalty's values for the next runs (of the shape the loop was made for)."""
+        self._penalty = (float(l2), None if self._penalty[1] is None else np.asarray(transform))
+
+    def reset(self, seed, epoch=0):
+        """Start a run from the network's current weights: the stop rule starts again, and
+        the shuffles count epochs from ``epoch``."""
+        import jax.numpy as jnp
+
         self._seed = int(seed)
-        self._state = self._fresh_state()
+        self._state = dict(self._fresh_state(), epoch=jnp.asarray(int(epoch), jnp.int32))
 
     def _fresh_state(self):
         import jax.numpy as jnp
@@ -227,6 +251,10 @@ class JaxLoop:
             "wait": jnp.asarray(0, jnp.int32), "drops": jnp.asarray(0, jnp.int32),
             "epoch": jnp.asarray(0, jnp.int32), "seed": jnp.asarray(self._seed, jnp.int32),
             "converged": jnp.asarray(False), "diverged": jnp.asarray(False),
+            "penalty": (
+                jnp.asarray(self._penalty[0], jnp.float64),
+                None if self._penalty[1] is None else jnp.asarray(self._penalty[1], jnp.float64),
+            ),
         }
 
     def _write_back(self):
@@ -289,12 +317,7 @@ class JaxLoop:
         return [loss]
 
     def train_pass(self, X, y, sample_weight):
-        """One epoch over a chunk (``partial_fit``), continuing from the Keras variables."""
-        if self._state is None:
-            self._state = self._fresh_state()
-        else:
-            # The caller may have changed the learning rate between chunks.
-            self._state = self._read_back()
+        """One epoch over a chunk (``partial_fit``), from the Keras variables (after ``reset``)."""
         self._state, loss = self._pass(self._state, X, y, sample_weight)
         self._write_back()
         return float(loss)

@@ -37,7 +37,8 @@ def check_keras_backend():
 
 
 def loop_class():
-    """The compiled training loop of the running Keras backend (``TensorFlowLoop`` or ``JaxLoop``)."""
+    """The compiled training loop of the running Keras backend (``TensorFlowLoop`` or ``JaxLoop``),
+    a ``protocol.Loop``."""
     import importlib
 
     import keras

@@ -28,7 +28,7 @@ class TensorFlowLoop:
     reset by :meth:`reset` at the start of every run.
     """
 
-    def __init__(self, net, optimizer, loss_fn, rule, *, batch_size, n_batches, shuffle, seed=0):
+    def __init__(self, net, optimizer, loss_fn, rule, *, batch_size, n_batches, shuffle, seed=0, penalty=((), None)):
         import tensorflow as tf
 
         self.net, self.optimizer, self.loss_fn, self.rule = net, optimizer, loss_fn, rule
@@ -44,6 +44,13 @@ class TensorFlowLoop:
         self._seed = tf.Variable(int(seed), dtype=tf.int32, trainable=False)
         self._converged = tf.Variable(False, trainable=False)
         self._diverged = tf.Variable(False, trainable=False)
+        # The penalty's values are variables the graph reads, set for each run.
+        self._kernels, shape = penalty
+        self._l2 = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        self._transform = None
+        if self._kernels and shape:
+            dtype = self._weights[self._kernels[0]].dtype
+            self._transform = tf.Variable(tf.zeros(shape, dtype), trainable=False)
         if not optimizer.built:
             optimizer.build(self._weights)
         # The data and validation data are arguments, not captured: a
@@ -62,6 +69,7 @@ class TensorFlowLoop:
             self._monitor_value = tf.function(functools.partial(TensorFlowLoop._monitor, self))
         self._pass = None
         self._gradients_released = False
+        self.traces = 0
 
     # -- graph code -----------------------------------------------------
     def _loss(self, X, y, w, training):
@@ -71,7 +79,21 @@ class TensorFlowLoop:
         loss = self.loss_fn(y, pred, sample_weight=w)
         if training and self.net.losses:
             loss = loss + tf.add_n(self.net.losses)
+        if training and self._kernels:
+            loss = loss + tf.cast(self._penalty(), loss.dtype)
         return loss
+
+    def _penalty(self):
+        """``l2 * sum(kernel ** 2)`` over the kernels, the first through the transform if any."""
+        import tensorflow as tf
+
+        total = 0.0
+        for n, i in enumerate(self._kernels):
+            kernel = self._weights[i]
+            if n == 0 and self._transform is not None:
+                kernel = tf.matmul(self._transform, kernel)
+            total += tf.cast(tf.reduce_sum(tf.square(kernel)), tf.float64)
+        return self._l2 * total
 
     def _step(self, X, y, w):
         import tensorflow as tf
@@ -122,6 +144,7 @@ class TensorFlowLoop:
     def _accumulate_block(self, X, y, w, fraction):
         """Add ``fraction`` (the block's share of the rows) of the block's gradient to the sums."""
         import tensorflow as tf
+        self.traces += 1  # runs only while tracing
 
         loss, grads = self._step(X, y, w)
         for total, grad in zip(self._sums, grads):
@@ -138,6 +161,7 @@ class TensorFlowLoop:
 
     def _run_epochs(self, n_epochs, data, val):
         import tensorflow as tf
+        self.traces += 1  # runs only while tracing
 
         losses = tf.TensorArray(tf.float64, size=n_epochs)
         val_losses = tf.TensorArray(tf.float64, size=n_epochs)
@@ -171,6 +195,7 @@ class TensorFlowLoop:
 
     def _one_pass(self, X, y, w):
         """One epoch over data given per call (``partial_fit``): no stop rule, no drops."""
+        self.traces += 1  # runs only while tracing
         loss = self._batched_epoch(X, y, w)
         self._epoch.assign_add(1)
         return loss
@@ -190,16 +215,24 @@ class TensorFlowLoop:
         return float(loss)
 
     # -- what the driver calls -------------------------------------------
-    def reset(self, seed):
-        """Start a run from the network's current weights: the stop rule starts again."""
+    def set_penalty(self, l2, transform):
+        """The penalty's values for the next runs (of the shape the loop was made for)."""
+        self._l2.assign(float(l2))
+        if self._transform is not None:
+            self._transform.assign(np.asarray(transform, dtype=self._transform.dtype.as_numpy_dtype))
+
+    def reset(self, seed, epoch=0):
+        """Start a run from the network's current weights: the stop rule starts again, and
+        the shuffles count epochs from ``epoch``."""
         import tensorflow as tf
 
         for var, best in zip(self._weights, self._best_weights):
             best.assign(var)
         for var in (self._best, self._reference):
             var.assign(tf.constant(np.inf, tf.float64))
-        for var in (self._wait, self._drops, self._epoch):
+        for var in (self._wait, self._drops):
             var.assign(0)
+        self._epoch.assign(int(epoch))
         self._seed.assign(int(seed))
         self._converged.assign(False)
         self._diverged.assign(False)

@@ -48,36 +48,87 @@ class TrainResult:
     diverged: bool = False
     stopped_by_callback: bool = False
     #: Certified training: the smallest distance to the optimum that ``check`` measured,
-    #: or the one ``verify`` measured after the first step.
-    certified: float = float("nan")
+    #: or the one ``verify`` measured after the first step (NaN otherwise).
+    distance: float = float("nan")
     #: Whether ``verify`` certified the weights after the first step.
     verified: bool = False
     #: The learning rate training started with.
     learning_rate: float = float("nan")
 
 
-@dataclass
+@dataclass(frozen=True)
 class State:
-    """Where a run starts: a network's weights (``trainable_variables`` order) and its
-    optimizer's variables, as arrays. ``optimizer=None`` is a new optimizer's state;
-    ``learning_rate``, when given, replaces the one in it."""
+    """Where a run starts: a network's weights (``trainable_variables`` order, and its
+    ``non_trainable_variables`` in ``others``) and its optimizer's variables, as arrays.
+
+    ``optimizer=None``, or variables that do not fit the optimizer (of
+    another class than ``optimizer_name``, other slots), start a new
+    optimizer. ``learning_rate``, when given, is the rate the run starts at;
+    None keeps the optimizer's rate as it was built (a schedule, or an
+    optimizer instance's own rate).
+    """
 
     weights: list
     optimizer: list | None = None
     learning_rate: float | None = None
+    others: list | None = None
+    optimizer_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Penalty:
+    """An L2 penalty a run adds to the training loss: ``l2 * sum(kernel ** 2)`` over the
+    network's kernels, the first one taken as ``transform @ kernel`` when ``transform``
+    is given (the single neuron's whitening: the penalty then acts on the
+    coefficients of the standardized inputs).
+
+    The values are a run's inputs, like its data: a trainer traced for a
+    penalty of one shape serves every ``alpha`` and every fold.
+    """
+
+    l2: float
+    transform: np.ndarray | None = None
+
+    @property
+    def shape(self):
+        """What a trainer's traced code depends on: the transform's shape, or ()."""
+        return () if self.transform is None else tuple(self.transform.shape)
 
 
 def load_state(net, optimizer, state, fresh_optimizer=None):
-    """Give ``net`` and ``optimizer`` the weights and optimizer variables of ``state``;
-    ``fresh_optimizer`` holds the variables of a new optimizer, for a state without any."""
+    """Give ``net`` and ``optimizer`` the weights and optimizer variables of ``state``.
+
+    ``fresh_optimizer`` holds the variables ``optimizer`` had when it was
+    built: what a state without fitting variables starts from, and where the
+    rate comes from when the state names none.
+    """
+    have = [tuple(np.shape(w)) for w in state.weights]
+    want = [tuple(v.shape) for v in net.trainable_variables]
+    if have != want:
+        # A user's builder may build another network from changed model__ parameters.
+        raise ValueError(
+            f"The network the parameters now build has weights of shapes {want}, but the trained "
+            f"weights have shapes {have}: they cannot continue. Fit with warm_start=False to train a new one."
+        )
     copy_variables(state.weights, net.trainable_variables)
-    values = fresh_optimizer if state.optimizer is None else state.optimizer
-    if values is not None:
-        if not optimizer.built:
-            optimizer.build(net.trainable_variables)
-        copy_variables(values, optimizer.variables)
-    if state.learning_rate is not None and hasattr(optimizer.learning_rate, "assign"):
-        optimizer.learning_rate.assign(state.learning_rate)
+    if state.others:
+        copy_variables(state.others, net.non_trainable_variables)
+    if not optimizer.built:
+        optimizer.build(net.trainable_variables)
+    variables = optimizer.variables
+    if fresh_optimizer is None:
+        fresh_optimizer = [np.array(v.numpy()) for v in variables]
+    fits = (
+        state.optimizer is not None
+        and state.optimizer_name in (None, type(optimizer).__name__)
+        and len(state.optimizer) == len(variables)
+        and all(np.shape(a) == tuple(v.shape) for a, v in zip(state.optimizer, variables))
+    )
+    copy_variables(state.optimizer if fits else fresh_optimizer, variables)
+    rate = next((i for i, v in enumerate(variables) if v is optimizer.learning_rate), None)
+    if rate is not None:
+        start = fresh_optimizer[rate] if state.learning_rate is None else state.learning_rate
+        optimizer.learning_rate.assign(start)
 
 
 def _value(learning_rate):
@@ -119,6 +170,9 @@ class Trainer:
         On a stall, divide the learning rate by ``LR_DROP_FACTOR`` and go on,
         up to ``max_drops`` times; otherwise a stall ends training.
     max_drops : int
+    penalty : Penalty or None
+        The shape of the penalty every run of this trainer adds (its values
+        come with each run); None for none.
     certified : bool
         Train on blocks, one full-batch step an epoch, and monitor what
         ``train``'s ``check`` makes of each epoch's gradient instead of the loss;
@@ -130,7 +184,7 @@ class Trainer:
     def __init__(
         self, net, optimizer, loss_fn, n_samples=None, *,
         batch_size, shuffle, tol, n_iter_no_change, adaptive, validated=False, seed=0,
-        max_drops=MAX_LR_DROPS, certified=False,
+        max_drops=MAX_LR_DROPS, certified=False, penalty=None,
     ):
         self.net = net
         self.optimizer = optimizer
@@ -153,48 +207,70 @@ class Trainer:
         self.certified = bool(certified) and not self.validated
         if self.certified:
             self.n_batches = 1
-        # Restoring the best weights is only meaningful when the monitored
-        # value belongs to one set of weights: a full-batch step's loss or
-        # certificate, or a validation loss measured after the epoch.
-        self.restore_best = self.validated or self.n_batches == 1
+        # A run ends on the weights of its last step, except where the best
+        # weights are the documented result: early stopping's (the best
+        # validation loss) and the certified fit's (the weights certified
+        # closest to the optimum).
+        self.restore_best = self.validated or self.certified
         rule = StopRule(
             tol=self.tol, patience=self.patience, adaptive=self.adaptive, drop_factor=LR_DROP_FACTOR,
             max_drops=self.max_drops, certified=self.certified, restore_best=self.restore_best,
         )
+        self.penalty_shape = None if penalty is None else penalty.shape
+        # Dense kernels are the 2-D weights; biases are 1-D.
+        kernels = () if penalty is None else tuple(
+            i for i, v in enumerate(net.trainable_variables) if len(v.shape) == 2
+        )
         self.loop = loop_class()(
             net, optimizer, loss_fn, rule, batch_size=self.batch_size, n_batches=self.n_batches,
-            shuffle=self.shuffle, seed=seed,
+            shuffle=self.shuffle, seed=seed, penalty=(kernels, self.penalty_shape),
         )
         # What a start without optimizer state gets: this optimizer's as it was made.
         self._fresh_optimizer = [np.array(v.numpy()) for v in optimizer.variables]
 
-    def train_pass(self, X, y, sample_weight):
-        """Run one epoch over ``X, y`` (arrays of the network's dtype); return its mean loss.
+    def train_pass(self, X, y, sample_weight, *, start, seed, epoch, penalty=None):
+        """Run one epoch over ``X, y`` (arrays of the network's dtype) from ``start``; return its mean loss.
 
-        No stop rule or drops apply (``partial_fit``: the caller decides).
+        ``epoch`` numbers the pass for its shuffle (with ``seed``). No stop
+        rule or drops apply (``partial_fit``: the caller decides).
         """
+        self._load(start, seed, epoch, penalty)
         return self.loop.train_pass(X, y, sample_weight)
+
+    @property
+    def traces(self):
+        """How often this trainer's training code was traced (compiled, on JAX)."""
+        return self.loop.traces
 
     def release(self):
         """Let the backend free what only compiling needed; the trainer stays usable."""
         self.loop.release()
 
     def state(self):
-        """The network's weights and the optimizer's variables now, as a :class:`State`."""
+        """The network's weights and the optimizer's variables now, as a :class:`State`
+        whose ``learning_rate`` is the rate now (None for a schedule)."""
+        rate = self.optimizer.learning_rate
         return State(
             [np.array(v.numpy()) for v in self.net.trainable_variables],
             [np.array(v.numpy()) for v in self.optimizer.variables],
+            _value(rate) if hasattr(rate, "assign") else None,
+            [np.array(v.numpy()) for v in self.net.non_trainable_variables],
+            type(self.optimizer).__name__,
         )
 
-    def _load(self, start, seed):
-        """Start a run from ``start`` (None: the weights as they are), and reset the stop rule."""
+    def _load(self, start, seed, epoch=0, penalty=None):
+        """Start a run from ``start`` (None: the weights as they are) with ``penalty``, and reset the stop rule."""
+        if (None if penalty is None else penalty.shape) != self.penalty_shape:
+            raise ValueError(f"this trainer was made for a penalty of shape {self.penalty_shape}.")
         if start is not None:
             load_state(self.net, self.optimizer, start, fresh_optimizer=self._fresh_optimizer)
-        self.loop.reset(seed)
+        if penalty is not None:
+            self.loop.set_penalty(penalty.l2, penalty.transform)
+        self.loop.reset(seed, epoch)
 
     def train(
         self, X, y, sample_weight=None, validation=None, *, epochs, seed=0,
-        start=None, callbacks=None, verbose=0, check=None, verify=None,
+        start=None, penalty=None, callbacks=None, verbose=0, check=None, verify=None,
     ):
         """Run up to ``epochs`` epochs on the data; return a :class:`TrainResult`.
 
@@ -227,6 +303,8 @@ class Trainer:
         seed : int
             Seeds the per-epoch shuffle (stateless: epoch ``e`` always uses the
             same permutation for the same seed).
+        penalty : Penalty, optional
+            The run's L2 penalty, of the shape the trainer was made for.
         start : State, optional
             Weights and optimizer state to start from: a shared trainer
             serves each fit from that fit's own start (``_core.programs``), and
@@ -243,7 +321,7 @@ class Trainer:
             raise ValueError("validation data must be given exactly when the trainer was made with validated=True.")
         if (check is not None) != self.certified:
             raise ValueError("check must be given exactly when the trainer is certified.")
-        self._load(start, seed)
+        self._load(start, seed, penalty=penalty)
         result = TrainResult(learning_rate=_value(self.optimizer.learning_rate))
         if self.certified:
             data = X  # the Blocks, read block by block each epoch
@@ -277,7 +355,7 @@ class Trainer:
         if not result.verified and self.restore_best and np.isfinite(self.loop.best) and not result.diverged:
             self.loop.restore_best_weights()
         if self.certified and not result.verified:
-            result.certified = self.loop.best
+            result.distance = self.loop.best
         return result
 
     def _stopped(self, result, verify):
@@ -288,8 +366,8 @@ class Trainer:
             result.diverged = True
             return True
         if verify is not None and result.n_epochs == 1 and not self.loop.converged:
-            result.certified = float(verify(self.net))
-            if result.certified <= self.tol:
+            result.distance = float(verify(self.net))
+            if result.distance <= self.tol:
                 result.converged = result.verified = True
                 return True
         result.converged = self.loop.converged

@@ -38,8 +38,8 @@ def keras_loss(loss):
 
 
 def dense_network(
-    hidden_layer_sizes=(), activation="relu", n_outputs=1, l2=0.0, seed=0, dtype="float64",
-    fit_intercept=True, l2_transform=None, meta=None, compile_kwargs=None,
+    hidden_layer_sizes=(), activation="relu", n_outputs=1, seed=0, dtype="float64",
+    fit_intercept=True, meta=None, compile_kwargs=None,
 ):
     """Build (and compile) the Dense stack: hidden layers, then ``Dense(n_outputs)``.
 
@@ -48,16 +48,11 @@ def dense_network(
     its own seed, derived from ``seed``, so the weights are reproducible
     without touching any global random state; the single-neuron model starts
     from zero. ``fit_intercept=False`` leaves the output layer without a
-    bias. ``l2_transform`` (the whitening of ``_core.whitening``) makes the single
-    neuron's L2 penalty act on ``l2_transform @ kernel``, the coefficients of
-    the standardized inputs, rather than on the whitened kernel itself.
+    bias. The L2 penalty (``alpha``) is not part of the network: the trainer
+    adds it, from values it is given for each run (``_core.engine.Penalty``).
     """
     import keras
 
-    regularizer = None
-    if l2 > 0:
-        transformed = l2_transform is not None and not hidden_layer_sizes
-        regularizer = transformed_l2(l2, l2_transform) if transformed else keras.regularizers.L2(l2)
     activations = [keras_activation(activation)] * len(hidden_layer_sizes) + ["linear"]
     layers = [keras.Input((meta["n_features_in_"],), dtype=dtype)]
     specs = _layer_specs(hidden_layer_sizes, n_outputs, seed, fit_intercept)
@@ -67,7 +62,6 @@ def dense_network(
                 n_units,
                 activation=act,
                 kernel_initializer=initializer,
-                kernel_regularizer=regularizer,
                 use_bias=use_bias,
                 dtype=dtype,
                 name=f"dense_{i}",
@@ -112,35 +106,6 @@ def initial_weights(
             weights.append(np.zeros(n_units, dtype=dtype))
         n_in = n_units
     return weights
-
-
-@functools.cache
-def _transformed_l2_class():
-    """Defined on first use, so that importing this module does not import Keras."""
-    import keras
-
-    @keras.saving.register_keras_serializable(package="sklearn_kerasreg")
-    class TransformedL2(keras.regularizers.Regularizer):
-        """``l2 * sum((transform @ kernel) ** 2)``: an L2 penalty on the coefficients of
-        the inputs before a linear ``transform`` (the whitening)."""
-
-        def __init__(self, l2, transform):
-            self.l2 = float(l2)
-            self.transform = np.asarray(transform, dtype=np.float64)
-
-        def __call__(self, x):
-            coef = keras.ops.matmul(keras.ops.cast(self.transform, x.dtype), x)
-            return self.l2 * keras.ops.sum(keras.ops.square(coef))
-
-        def get_config(self):
-            return {"l2": self.l2, "transform": self.transform.tolist()}
-
-    return TransformedL2
-
-
-def transformed_l2(l2, transform):
-    """The penalty ``l2 * sum((transform @ kernel) ** 2)`` as a Keras regularizer."""
-    return _transformed_l2_class()(l2, transform)
 
 
 def dense_layers(model):

@@ -1,35 +1,50 @@
-"""The network of one fit: built and compiled through scikeras, resumed, and exported.
+"""The network of one call: built and compiled through scikeras, started, and exported.
 
 Training happens in the network's own coordinates (whitened or
 standardized inputs and targets, ``_core.whitening``); :func:`export` folds them
 into the weights of a plain float64 Keras model that predicts in the
-caller's units, and :func:`resume` unfolds such a model's weights into a
-new network, to continue training an estimator that was unpickled.
+caller's units. No network outlives its call: what continues is a
+``State`` of arrays (``_core.continuation``), loaded into the next call's.
 """
 
-import dataclasses
 import numbers
 
 import numpy as np
 
 from .._fixes import global_seed_scope, scikeras_build
 from . import models as _models
-from .engine import State, load_state
+from .engine import Penalty, State
 
 
-def recipe(params, routed, hidden, seed, plan, whitening, total_weight, n_outputs):
+def recipe(params, routed, hidden, seed, plan, n_outputs):
     """``(builder, build_params)``: the model builder and what scikeras builds and compiles it with.
 
-    ``params`` are the estimator's ``get_params(deep=False)``, ``routed``
-    the scikeras-routed ones among them (``optimizer__learning_rate``, ...).
+    ``params`` are the estimator's ``get_params()`` (routed ones included),
+    ``routed`` the scikeras-routed ones among them (``optimizer__learning_rate``, ...).
     """
-    return _scikeras_params(params, routed, hidden, seed, plan, whitening, total_weight, n_outputs)
+    return _scikeras_params(params, routed, hidden, seed, plan, n_outputs)
 
 
-def build(recipe, seed, Xs, Ys):
+def penalty(params, hidden, whitening, total_weight, n_outputs):
+    """The built-in network's L2 penalty for ``alpha`` (a ``_core.engine.Penalty``), or None.
+
+    Ridge's alpha per unit of weight, as Ridge weighs it: repeated rows and
+    integer weights give the same penalty. The single neuron's mean squared
+    error averages over targets too, so its penalty does; each target then
+    gets Ridge(alpha). On whitened inputs it acts on ``transform @ kernel``,
+    the coefficients of the standardized inputs.
+    """
+    if params["model"] is not None or params["alpha"] == 0:
+        return None
+    l2 = params["alpha"] / total_weight / (1 if hidden else n_outputs)
+    return Penalty(l2, None if hidden else whitening.transform)
+
+
+def build(recipe, seed, Xs, Ys, y_1d=False):
     """A new compiled training network and its Keras callbacks, from a :func:`recipe`.
 
-    ``Xs, Ys`` are inputs and targets in the network's coordinates.
+    ``Xs, Ys`` are inputs and targets in the network's coordinates; a
+    builder's ``meta`` says ``y_ndim_ == 1`` when the caller's ``y`` was 1-D.
     """
     import keras
 
@@ -39,6 +54,7 @@ def build(recipe, seed, Xs, Ys):
         # A fresh copy for each network: fitting never changes the instance
         # passed, and a recipe may build more than one network.
         build_params = {**build_params, "optimizer": type(optimizer).from_config(optimizer.get_config())}
+    Ys = Ys[:, 0] if y_1d else Ys
     if builder is not _models.dense_network:
         # A user's layers may draw from global seeds; scope them.
         with global_seed_scope(seed):
@@ -47,22 +63,23 @@ def build(recipe, seed, Xs, Ys):
         # The built-in builder reads only the width of the data; scikeras
         # would check every row to tell it (50 ms at 1M x 20).
         net, callbacks = scikeras_build(builder, build_params, Xs[:2], Ys[:2])
-    _models.check_shapes(net, Xs.shape[1], Ys.shape[1])
+    _models.check_shapes(net, Xs.shape[1], 1 if y_1d else Ys.shape[1])
     return net, callbacks
 
 
 class FitNetwork:
-    """The network one fit trains, and where it starts.
+    """The network one call trains, and the :class:`~sklearn_kerasreg._core.engine.State` it starts from.
 
-    ``start`` is the ``_core.engine.State`` a stateless fit (:func:`is_stateless`)
-    starts from: any network of its recipe can train it, so a shared
-    trainer's may (``_core.programs``). Otherwise it is None and the fit trains
-    its own network as it is. ``own()`` makes the fit's own
-    ``(net, optimizer, loss_fn, callbacks)`` on first call, with ``make``.
+    ``start`` None trains the network as built. A ``shared`` network (the
+    built-in one without callbacks, :func:`shareable`) may be any network of
+    its recipe, so a kept trainer's serves (``_core.programs``); otherwise
+    ``own()`` makes the call's own ``(net, optimizer, loss_fn, callbacks)``
+    on first use.
     """
 
     def __init__(self, recipe, make, start=None):
         self.recipe, self.start = recipe, start
+        self.shared = shareable(recipe)
         self._make, self._own = make, None
 
     def own(self):
@@ -71,86 +88,29 @@ class FitNetwork:
         return self._own
 
 
-@dataclasses.dataclass(frozen=True)
-class Previous:
-    """What a warm start continues: the last fit's kept network, recipe, first learning rate and ``model_``.
-
-    ``kept`` is a ``State`` after a stateless fit, the fit's own
-    ``(net, optimizer, callbacks)`` otherwise, and None after unpickling,
-    which keeps only ``model_``.
-    """
-
-    kept: object
-    recipe: tuple
-    lr0: float
-    model: object
-
-    def recipe_for(self, recipe):
-        """The recipe a warm fit builds with: a kept ``State`` needs a network like the one that left it."""
-        return self.recipe if isinstance(self.kept, State) else recipe
-
-
-def fit_network(recipe, seed, sample, whitening, previous=None):
-    """The ``FitNetwork`` a fit trains: for the built-in network, where it starts from.
+def fit_network(recipe, seed, sample, start=None, y_1d=False):
+    """The :class:`FitNetwork` of ``recipe``, started from ``start``.
 
     ``sample`` is ``(Xs, Ys)``, rows of inputs and targets in the network's
-    coordinates; ``previous`` is what a warm start continues.
+    coordinates. Without a ``start``, the built-in network starts from
+    :func:`initial_state`, which any network of its recipe can load.
     """
-    if previous is not None:
-        recipe = previous.recipe_for(recipe)
-    if isinstance(getattr(previous, "kept", None), tuple) or not is_stateless(recipe):
-        # A network of its own: a user's, one with callbacks, or
-        # partial_fit's, which a warm fit continues with its optimizer.
-        own = training_network(recipe, seed, sample, whitening, previous)
-        return FitNetwork(recipe, lambda: own[:4])
 
     def make():
-        net, callbacks = build(recipe, seed, *sample)
+        net, callbacks = build(recipe, seed, *sample, y_1d=y_1d)
         return net, net.optimizer, _models.as_loss(net.loss), callbacks
 
-    if previous is None:
+    if start is None and shareable(recipe):
         start = initial_state(recipe, sample[0].shape[1])
-    elif previous.kept is not None:
-        start = dataclasses.replace(previous.kept, learning_rate=previous.lr0)
-    else:
-        start = resumed_state(previous.model, whitening, recipe[1].get("optimizer__learning_rate"))
     return FitNetwork(recipe, make, start)
 
 
-def training_network(recipe, seed, sample, whitening, previous=None, keep_learning_rate=False):
-    """A network of the fit's own: ``(net, optimizer, loss_fn, callbacks, lr0)``.
+def shareable(recipe):
+    """Whether any network of ``recipe`` can train a run, starting from its ``State``.
 
-    A warm start (``previous``) continues with the previous fit's network,
-    or with a new one that takes its kept ``State`` or ``model_``'s weights
-    (after unpickling). The optimizer restarts from the first learning rate
-    unless ``keep_learning_rate`` (``partial_fit`` carries the current one on).
-    """
-    kept = getattr(previous, "kept", None)
-    if isinstance(kept, tuple):
-        net, optimizer, callbacks = kept
-        if not keep_learning_rate:
-            optimizer.learning_rate.assign(previous.lr0)
-        return net, optimizer, _models.as_loss(net.loss), callbacks, previous.lr0
-    if previous is not None:
-        recipe = previous.recipe_for(recipe)
-    net, callbacks = build(recipe, seed, *sample)
-    optimizer = net.optimizer
-    lr0 = float(optimizer.learning_rate.numpy())
-    if isinstance(kept, State):
-        lr0 = previous.lr0
-        if not keep_learning_rate:
-            kept = dataclasses.replace(kept, learning_rate=lr0)
-        load_state(net, optimizer, kept)
-    elif previous is not None:
-        resume(net, previous.model, whitening)
-    return net, optimizer, _models.as_loss(net.loss), callbacks, lr0
-
-
-def is_stateless(recipe):
-    """Whether a fit's result is all in its weights and optimizer state (an ``_core.engine.State``).
-
-    So it is for the built-in network without callbacks: any network of the
-    same recipe can then train it, starting from that state (``_core.programs``).
+    So it is for the built-in network without callbacks: a kept trainer's
+    network then serves (``_core.programs``). A user's network or callbacks
+    are built for each call.
     """
     builder, build_params = recipe
     return builder is _models.dense_network and not build_params.get("callbacks") and not any(
@@ -162,42 +122,40 @@ def initial_state(recipe, n_features):
     """The ``_core.engine.State`` a new network of the built-in ``recipe`` starts from."""
     build_params = recipe[1]
     kwargs = {k.removeprefix("model__"): v for k, v in build_params.items() if k.startswith("model__")}
-    learning_rate = build_params.get("optimizer__learning_rate")
-    return State(_models.initial_weights(n_features, **kwargs), None, _numeric(learning_rate))
+    return State(_models.initial_weights(n_features, **kwargs), None, start_rate(recipe))
 
 
-def _numeric(learning_rate):
-    """A learning rate a ``State`` sets: a number; a schedule is the optimizer's own, as built."""
-    return learning_rate if isinstance(learning_rate, numbers.Real) else None
+def start_rate(recipe):
+    """The learning rate a run of ``recipe`` starts at: a number the parameters set, or None
+    (a schedule, or an optimizer instance's own rate, as built)."""
+    rate = recipe[1].get("optimizer__learning_rate")
+    return float(rate) if isinstance(rate, numbers.Real) else None
 
 
-def resumed_state(model, whitening, learning_rate=None):
-    """The ``_core.engine.State`` with which the exported ``model`` predicts, with a new optimizer
-    (an unpickled warm start: the weights survive pickling, the optimizer state does not)."""
-    kernels, biases = _unfolded(model, whitening)
-    weights = []
-    for layer, kernel, bias in zip(_models.dense_layers(model), kernels, biases):
-        weights += [kernel, bias] if layer.use_bias else [kernel]
-    return State(weights, None, _numeric(learning_rate))
-
-
-def resume(net, model, whitening):
-    """Give ``net`` the weights with which the exported ``model`` predicts (an unpickled warm start:
-    the weights survive pickling, the optimizer state does not)."""
-    layers = _models.dense_layers(net)
-    if layers is None:
-        raise ValueError("warm_start after unpickling needs a network made of Dense layers.")
-    for layer, kernel, bias in zip(layers, *_unfolded(model, whitening)):
-        layer.set_weights([kernel, bias] if layer.use_bias else [kernel])
-
-
-def _unfolded(model, whitening):
-    """The exported ``model``'s kernels and biases in the training network's coordinates."""
+def model_weights(model, whitening):
+    """The weights of the exported Dense-stack ``model`` in the training network's coordinates,
+    in ``trainable_variables`` order: what a file of format 1 lets training continue from."""
     layers = _models.dense_layers(model)
     if layers is None:
-        raise ValueError("warm_start after unpickling needs a network made of Dense layers.")
+        raise ValueError("this estimator was saved without its training state, and its network is not a "
+                         "stack of Dense layers whose weights could be recovered; fit it again.")
     kernels, biases = _models.stack_weights(layers)
-    return _models.unfold_scaling(kernels, biases, *whitening.scaling, inverse=whitening.inverse)
+    kernels, biases = _models.unfold_scaling(kernels, biases, *whitening.scaling, inverse=whitening.inverse)
+    weights = []
+    for layer, kernel, bias in zip(layers, kernels, biases):
+        weights += [kernel, bias] if layer.use_bias else [kernel]
+    return weights
+
+
+def rewhitened(weights, before, after):
+    """The single neuron's ``weights`` (``[kernel, bias]`` or ``[kernel]``) trained on inputs
+    whitened by ``before``, as the same coefficients on inputs whitened by ``after``."""
+    kernel, *bias = weights
+    bias = bias[0] if bias else np.zeros(kernel.shape[1])
+    kernels, biases = _models.fold_scaling([kernel], [bias], *before.scaling, transform=before.transform)
+    (kernel,), (new_bias,) = _models.unfold_scaling(kernels, biases, *after.scaling, inverse=after.inverse)
+    dtype = weights[0].dtype
+    return [kernel.astype(dtype)] + ([new_bias.astype(dtype)] if len(weights) == 2 else [])
 
 
 def folded_weights(net, whitening):
@@ -220,7 +178,7 @@ def export(net, whitening):
     return model
 
 
-def _scikeras_params(params, routed, hidden, seed, plan, whitening, total_weight, n_outputs):
+def _scikeras_params(params, routed, hidden, seed, plan, n_outputs):
     """The model builder and the parameters scikeras builds and compiles it with."""
     import keras
 
@@ -246,20 +204,13 @@ def _scikeras_params(params, routed, hidden, seed, plan, whitening, total_weight
         build_params["optimizer__learning_rate"] = plan.learning_rate
     model = params["model"]
     if model is None:
-        # Ridge's alpha per unit of weight, as Ridge weighs it: repeated
-        # rows and integer weights give the same penalty. The single
-        # neuron's mean squared error averages over targets too, so its
-        # penalty does; each target then gets Ridge(alpha).
-        l2 = params["alpha"] / total_weight / (1 if hidden else n_outputs)
         build_params.update(
             model__hidden_layer_sizes=hidden,
             model__activation=params["activation"],
             model__n_outputs=n_outputs,
-            model__l2=l2,
             model__seed=int(seed),
             model__dtype=np.dtype(plan.dtype).name,
             model__fit_intercept=params["fit_intercept"],
-            model__l2_transform=whitening.transform,
         )
         return _models.dense_network, build_params
     if isinstance(model, keras.Model):
@@ -269,4 +220,22 @@ def _scikeras_params(params, routed, hidden, seed, plan, whitening, total_weight
             return keras.models.clone_model(template)
 
         return copy_of_template, build_params
-    return model, build_params
+    return _given_params(model, params), build_params
+
+
+def _given_params(builder, params):
+    """``builder`` as scikeras calls it, with ``params`` the estimator's ``get_params()``.
+
+    scikeras hands a builder that asks for ``params`` the parameters of the
+    wrapper that builds it: here that is a private bridge (``_fixes.scikeras_build``),
+    not the estimator the user configured.
+    """
+    import functools
+
+    @functools.wraps(builder)  # scikeras reads the signature through __wrapped__
+    def build(*args, **kwargs):
+        if "params" in kwargs:
+            kwargs["params"] = dict(params)
+        return builder(*args, **kwargs)
+
+    return build

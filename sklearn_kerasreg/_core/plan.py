@@ -21,6 +21,8 @@ FLOAT32_ROWS = 131072
 #: data allow it; float64 rounding stops NIST's hardest sets (Filip,
 #: Wampler5) near 1e-7, and the fit then says so.
 CERTIFIED_TOL = 1e-8
+#: A ``partial_fit`` batch size that takes each chunk whole.
+WHOLE_CHUNK = 2**30
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,12 @@ class Plan:
     learning_rate: float | None
 
 
-def make_plan(params, hidden, n_samples, n_features, n_outputs, *, stream=False):
+def make_plan(params, hidden, n_samples, n_features, n_outputs, *, stream=False, full_batch_state=False):
     """The :class:`Plan` for ``params`` (``get_params()``) on ``n_samples`` x ``n_features`` data.
 
     ``n_samples`` are the rows trained on (after any validation split);
-    ``stream=True`` plans ``partial_fit``'s mini-batch passes over chunks.
+    ``stream=True`` plans a ``partial_fit`` pass over one chunk of that many
+    rows, continuing a state that full-batch steps made if ``full_batch_state``.
 
     Examples
     --------
@@ -61,7 +64,11 @@ def make_plan(params, hidden, n_samples, n_features, n_outputs, *, stream=False)
     """
     linear = not hidden and params["model"] is None
     whiten = linear and params["standardize"] and n_features <= MAX_WHITENED_FEATURES
-    if stream:
+    if stream and full_batch_state and params["batch_size"] == "auto":
+        # Steps as the state was made with: the whole chunk each (one size
+        # for every chunk, so every chunk shares one trainer).
+        batch_size = WHOLE_CHUNK
+    elif stream:
         batch_size = params["batch_size"]
         if batch_size == "auto":
             # Measured on 1M x 20 in 100k-row chunks: 4096-row steps reach
@@ -72,16 +79,19 @@ def make_plan(params, hidden, n_samples, n_features, n_outputs, *, stream=False)
         batch_size = n_samples if linear else min(200, n_samples)
     else:
         batch_size = min(params["batch_size"], n_samples)
-    full_batch = batch_size >= n_samples and not stream
-    certified = (
-        whiten and full_batch and params["loss"] == "squared_error" and not params["early_stopping"]
-    )
+    # A first pass over a small chunk is not full-batch training: its
+    # statistics are the chunk's, and Adam averages over the chunks to come.
+    full_batch = batch_size >= n_samples and (not stream or batch_size == WHOLE_CHUNK)
+    # Full-batch squared error on whitened inputs: each gradient step of
+    # n_outputs / 2 is a Newton step, on a chunk as on all the data.
+    newton = whiten and full_batch and params["loss"] == "squared_error" and not params["early_stopping"]
+    certified = newton and not stream
 
     optimizer = params["optimizer"]
     if optimizer == "auto":
         # On whitened inputs the plain gradient step is the Newton step;
         # Adam would not settle exactly at the optimum.
-        optimizer = "sgd" if certified else "adam"
+        optimizer = "sgd" if newton else "adam"
     learning_rate = None
     if isinstance(optimizer, (str, type)) and "optimizer__learning_rate" not in params:
         learning_rate = params["learning_rate_init"]
@@ -103,7 +113,7 @@ def make_plan(params, hidden, n_samples, n_features, n_outputs, *, stream=False)
             # A full-batch convex loss keeps improving until its optimum;
             # mini-batch losses are noisy, and a network with hidden layers
             # has no optimum worth chasing to ten decimals.
-            tol = 1e-10 if linear and full_batch else 1e-4
+            tol = 1e-10 if linear and full_batch and not stream else 1e-4
     dtype = np.float32 if params["model"] is None and hidden and n_samples > FLOAT32_ROWS else np.float64
     return Plan(
         linear=linear, whiten=whiten, certified=certified, batch_size=int(batch_size), tol=float(tol),

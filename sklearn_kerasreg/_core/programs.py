@@ -15,14 +15,16 @@ nothing of one fit's data or weights stays with the trainer.
 A trainer is checked out while it trains: a second thread that needs the same
 one at the same time makes its own. Only fits of the built-in network with
 Keras's own optimizers and losses and no callbacks are shared, because
-for those the key below names everything the trace depends on.
+for those the key below names everything the trace depends on. ``partial_fit``
+passes share trainers the same way: a trainer keeps no state of a fit.
 """
 
 import contextlib
-import json
 import numbers
 import threading
 from collections import OrderedDict
+
+import numpy as np
 
 from .engine import Trainer
 
@@ -34,80 +36,54 @@ _cache = OrderedDict()
 _lock = threading.Lock()
 
 
-def _text(value):
-    """``value`` as JSON text, or None if some part of it is only named by its address."""
-    text = json.dumps(value, sort_keys=True, default=repr)
-    # A default repr names an object by an address that a later object may reuse.
-    return None if " at 0x" in text else text
+class _Unknown(Exception):
+    """A value the key cannot describe completely: its fit gets a trainer of its own."""
 
 
-def _config(obj, drop=()):
-    """A Keras object's class and configuration, as a hashable key part (None if unusable)."""
-    text = _text({k: v for k, v in obj.get_config().items() if k not in drop})
-    return None if text is None else (type(obj), text)
+def _part(value):
+    """``value`` as a small hashable key part: plain values as they are, Keras
+    classes by identity, Keras optimizers and schedules by class and configuration."""
+    import keras
 
-
-def _attributes(obj, drop=()):
-    """An object's class and attributes, functions by identity, as a hashable key part (None if unusable).
-
-    For losses: Keras 3.15's ``Huber.get_config`` leaves out ``delta`` and
-    ``dtype``, which the trace bakes in; the attributes hold them.
-    """
-    parts = [type(obj)]
-    for name, value in sorted(vars(obj).items()):
-        if name in drop:
-            continue
-        if callable(value):
-            # Held by the key, so its identity cannot pass to another function.
-            try:
-                hash(value)
-            except TypeError:
-                return None
-            parts.append((name, value))
-        else:
-            text = _text(value)
-            if text is None:
-                return None
-            parts.append((name, text))
-    return tuple(parts)
+    if value is None or isinstance(value, (bool, str, numbers.Number, np.generic)):
+        return value
+    if isinstance(value, (tuple, list)):
+        return tuple(_part(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _part(v)) for k, v in value.items()))
+    if isinstance(value, type) and value.__module__.startswith("keras."):
+        return value
+    if isinstance(value, (keras.optimizers.Optimizer, keras.optimizers.schedules.LearningRateSchedule)):
+        if type(value).__module__.startswith("keras."):
+            config = {k: v for k, v in value.get_config().items() if k != "name"}
+            return type(value), _part(config)
+    # A user's loss, function or object: what its trace does is not written down.
+    raise _Unknown
 
 
 def program_key(recipe, trainer_params):
-    """What a shared trainer's network and trace depend on, or None when a fit needs its own.
+    """What a shared trainer's network and trace depend on, as a small tuple; None when a fit needs its own.
 
-    ``recipe`` is a stateless fit's ``(builder, build_params)``
-    (``_core.network.is_stateless``): the built-in network, whose build
+    ``recipe`` is a shareable fit's ``(builder, build_params)``
+    (``_core.network.shareable``): the built-in network, whose build
     parameters name all the code the trace runs when its optimizer and loss
-    are Keras's own. The seed and a learning rate that is a number are left out: every fit
-    starts from its own weights and rate (``_core.engine.State``).
-    ``trainer_params`` are the trainer's settings and the data's shapes and dtypes.
+    are Keras's own. Left out: the seed and a learning rate that is a number
+    (every run starts from its own weights and rate, ``_core.engine.State``)
+    and the optimizer's name. ``trainer_params`` are the trainer's settings,
+    the data's trailing shapes and dtypes, and the penalty's shape: the
+    data, the weights and the penalty's values are inputs of the traced
+    code, never part of the key.
     """
-    build_params = dict(recipe[1])
-    optimizer, loss = build_params.pop("optimizer"), build_params.pop("loss")
-    for name in ("model__seed", "callbacks"):
-        build_params.pop(name, None)
-    if isinstance(build_params.get("optimizer__learning_rate"), numbers.Real):
-        # A start sets it; a schedule is traced into the graph, so it stays.
-        del build_params["optimizer__learning_rate"]
-    if not build_params.get("model__l2"):
-        build_params.pop("model__l2_transform", None)
     import keras
 
-    parts = []
-    for obj in (optimizer, loss):
-        if not (obj if isinstance(obj, type) else type(obj)).__module__.startswith("keras."):
-            return None
-        if isinstance(obj, type):
-            parts.append(obj)
-        elif isinstance(obj, keras.optimizers.Optimizer):
-            parts.append(_config(obj, ("name",)))
-        else:
-            parts.append(_attributes(obj, ("name",)))
-    values = {k: v.tolist() if hasattr(v, "tolist") else v for k, v in build_params.items()}
-    text = _text({"build": values, "trainer": trainer_params})
-    if None in (*parts, text):
+    dropped = {"model__seed", "callbacks", "optimizer__name"}
+    if isinstance(recipe[1].get("optimizer__learning_rate"), numbers.Real):
+        dropped.add("optimizer__learning_rate")
+    try:
+        build = _part({k: v for k, v in recipe[1].items() if k not in dropped})
+        return keras.backend.backend(), build, _part(trainer_params)
+    except _Unknown:
         return None
-    return (*parts, text)
 
 
 @contextlib.contextmanager
@@ -142,44 +118,74 @@ def clear():
         _cache.clear()
 
 
-def train(plan, params, network, data, validation, *, seed, check, verify, epoch_hook=None, finish):
-    """Train the fit's ``network`` on ``data`` as ``plan`` says, on a shared trainer where one fits.
+def train(plan, params, network, data, validation, *, seed, penalty, check, verify, epoch_hook=None, finish):
+    """Train the call's ``network`` on ``data`` as ``plan`` says, on a shared trainer where one fits.
 
-    ``params`` are the estimator's ``get_params(deep=False)``; ``network`` is
-    a ``_core.network.FitNetwork``. ``finish(net, result)`` runs on the trained network
+    ``params`` are the estimator's ``get_params()``; ``network`` is a
+    ``_core.network.FitNetwork``. ``finish(net, result)`` runs on the trained network
     before the trainer is given up. Returns ``(result, what finish returned,
-    what the fit keeps for a warm start)``: a stateless fit keeps its
-    ``State``, any other its own ``(net, optimizer, callbacks)``.
-    ``epoch_hook`` (the scikit-learn callbacks' Keras callback) only reads
-    the weights of the network it is given, so unlike a user's callbacks it
-    can run on a shared trainer.
+    the final State)``. ``epoch_hook`` (the scikit-learn callbacks' Keras
+    callback) only reads the weights of the network it is given, so unlike a
+    user's callbacks it can run on a shared trainer. ``penalty`` is the
+    run's ``_core.engine.Penalty``, or None.
     """
     settings = dict(
         batch_size=plan.batch_size, shuffle=params["shuffle"], tol=plan.tol,
         n_iter_no_change=params["n_iter_no_change"], adaptive=params["learning_rate"] == "adaptive",
         validated=validation is not None, certified=plan.certified,
     )
+    shape = None if penalty is None else penalty.shape
     n_samples = data[0].n_rows if plan.certified else data[0].shape[0]
     key = None
-    if network.start is not None:
+    if network.shared:
         if plan.certified:
             # Blocks come in any number; their shapes vary only in rows.
             shapes = [data[0].signature, data[0].rows]
         else:
             shapes = [None if a is None else (a.shape, a.dtype.str) for a in (*data, *(validation or ()))]
-        key = program_key(network.recipe, {**settings, "data": shapes})
+        key = program_key(network.recipe, {**settings, "data": shapes, "penalty": shape})
 
     def make_trainer():
         net, optimizer, loss_fn, _ = network.own()
-        return Trainer(net, optimizer, loss_fn, n_samples, **settings)
+        return Trainer(net, optimizer, loss_fn, n_samples, **settings, penalty=penalty)
 
-    callbacks = [] if network.start is not None else network.own()[3]
+    callbacks = [] if network.shared else network.own()[3]
     hooks = [*callbacks, epoch_hook] if epoch_hook is not None else callbacks
     with trainer_for(key, make_trainer) as trainer:
         result = trainer.train(
-            *data, validation, epochs=params["epochs"], seed=seed, start=network.start,
+            *data, validation, epochs=params["epochs"], seed=seed, start=network.start, penalty=penalty,
             callbacks=hooks, verbose=params["verbose"], check=check, verify=verify,
         )
         finished = finish(trainer.net, result)
-        kept = trainer.state() if network.start is not None else network.own()[:3]
-    return result, finished, kept
+        state = trainer.state()
+    return result, finished, state
+
+
+def train_pass(plan, params, network, data_for, *, width, seed, epoch, penalty, finish):
+    """One ``partial_fit`` pass of ``network`` over a chunk, on a shared trainer where one fits.
+
+    ``data_for(net)`` gives the chunk's ``(X, y, sample_weight)`` as ``net``
+    takes them, ``width`` their number of ``(inputs, targets)``; ``epoch``
+    numbers the pass for its shuffle. Returns ``(loss,
+    what finish(net) returned, the final State)``.
+    """
+    settings = dict(batch_size=plan.batch_size, shuffle=params["shuffle"], tol=0.0, n_iter_no_change=1, adaptive=False)
+
+    def make_trainer():
+        net, optimizer, loss_fn, _ = network.own()
+        return Trainer(net, optimizer, loss_fn, None, **settings, penalty=penalty)
+
+    key = None
+    if network.shared:
+        shape = None if penalty is None else penalty.shape
+        key = program_key(network.recipe, {**settings, "pass": [*width, np.dtype(plan.dtype).str], "penalty": shape})
+    with trainer_for(key, make_trainer) as trainer:
+        data = data_for(trainer.net)
+        loss = trainer.train_pass(*data, start=network.start, seed=seed, epoch=epoch, penalty=penalty)
+        if not np.isfinite(loss):
+            # Before the trainer is kept: nothing of the failed pass is.
+            raise ValueError(
+                "Training diverged: the loss became NaN or infinite in partial_fit. The learning "
+                "rate is probably too large, or the data has large values and standardize=False."
+            )
+        return loss, finish(trainer.net), trainer.state()

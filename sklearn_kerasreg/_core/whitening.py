@@ -245,7 +245,15 @@ def prepare(X, Y, sample_weight, plan, *, fit_intercept, alpha, standardize, thr
     """
     own = moments is None
     if own:
-        moments = weighted_moments((X, Y), sample_weight, cross=plan.whiten, threads=threads)
+        # An overflow is reported below, as what it means for the data.
+        with np.errstate(over="ignore", invalid="ignore"):
+            moments = weighted_moments((X, Y), sample_weight, cross=plan.whiten, threads=threads)
+    if not all(np.all(np.isfinite(part)) for part in moments[1:]):
+        raise ValueError(
+            "X or y has values too large to center and scale in float64: their squares overflow "
+            "(the largest finite float64 is about 1.8e308). Rescale them, for example divide each "
+            "column by its largest absolute value, before fitting."
+        )
     if not plan.whiten:
         return scaling_only(moments, X.shape[1], fit_intercept, standardize), moments
     whitening = fit_whitening(

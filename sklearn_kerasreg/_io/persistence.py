@@ -1,6 +1,6 @@
 """Save and load a fitted estimator without pickle.
 
-The file is a zip archive of three members:
+The file is a zip archive of four members (format 1 had no ``state.npz``):
 
 ``model.keras``
     ``model_`` in the Keras native format (itself a zip of ``config.json``,
@@ -11,8 +11,13 @@ The file is a zip archive of three members:
     are plain JSON values, and the fitted state that is not in the model: the
     scaling, ``n_features_in_``, ``feature_names_in_``, the loss curves,
     ``n_iter_``.
+``state.npz``
+    The training state's arrays (weights in the training network's
+    coordinates, optimizer variables), read with ``allow_pickle=False``;
+    its other fields are in ``estimator.json``. A loaded estimator continues
+    training exactly as the one saved would have.
 ``manifest.json``
-    The SHA-256 of the two other members.
+    The SHA-256 of the other members.
 
 Loading runs no code from the file: nothing is unpickled, JSON is only
 parsed, every field is checked for type and shape, a model configuration that
@@ -25,7 +30,9 @@ file can also rewrite the hashes, which is why the checks above do not rely on
 it.
 """
 
+import dataclasses
 import hashlib
+import io
 import json
 import math
 import numbers
@@ -37,13 +44,17 @@ import zipfile
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from .._core.continuation import Architecture, TrainingState
+from .._core.engine import State
 from .._core.whitening import Whitening
 from .untrusted import (
     FORMAT,
     FORMAT_VERSION,
     check_fitted,
     check_header,
+    check_training_state,
     decode,
+    load_arrays,
     load_model,
     parse_json,
     read_member,
@@ -52,8 +63,11 @@ from .untrusted import (
 _MANIFEST = "manifest.json"
 _ESTIMATOR = "estimator.json"
 _MODEL = "model.keras"
+_STATE = "state.npz"
 #: Largest member accepted, uncompressed (a zip bomb is refused before inflating).
-_MAX_BYTES = {_MANIFEST: 1 << 16, _ESTIMATOR: 1 << 28, _MODEL: 1 << 34}
+_MAX_BYTES = {_MANIFEST: 1 << 16, _ESTIMATOR: 1 << 28, _MODEL: 1 << 34, _STATE: 1 << 34}
+#: The members of each format version's archive.
+_MEMBERS = {1: {_MANIFEST, _ESTIMATOR, _MODEL}, 2: {_MANIFEST, _ESTIMATOR, _MODEL, _STATE}}
 
 
 def save_estimator(estimator, path, *, drop_unsafe_params=False):
@@ -114,7 +128,7 @@ def save_estimator(estimator, path, *, drop_unsafe_params=False):
         "dropped_params": sorted({*unsafe, *getattr(estimator, "_dropped_params", ())}),
         "fitted": _fitted_state(estimator),
     }
-    _write_archive(os.fspath(path), estimator.model_, state)
+    _write_archive(os.fspath(path), estimator.model_, state, _state_arrays(estimator._training_state))
 
 
 def load_estimator(path):
@@ -147,9 +161,10 @@ def load_estimator(path):
     def fail(problem):
         return ValueError(f"{path}: {problem}")
 
-    data = _read_archive(path, fail)
+    data, version = _read_archive(path, fail)
     state = parse_json(data[_ESTIMATOR], _ESTIMATOR, fail)
-    check_header(state, _ESTIMATOR, fail)
+    if check_header(state, _ESTIMATOR, fail) != version:
+        raise fail("estimator.json and the manifest name different format versions.")
     if state.get("class") != KerasLinearRegressor.__name__:
         raise fail(f"holds a {state.get('class')!r}, not a KerasLinearRegressor.")
     params = state.get("params")
@@ -183,6 +198,19 @@ def load_estimator(path):
         raise fail(f"the model does not match the fitted state: {exc}") from None
 
     _restore_fitted(estimator, model, fitted, dropped)
+    whitening = _whitening(fitted)
+    if version == 1:
+        estimator._training_state = _state_from_model(estimator, model, fitted, whitening)
+        warnings.warn(
+            f"{path} was saved in format 1, without the training state: warm starts and partial_fit "
+            "continue from the model's weights with a new optimizer (and mini-batch steps). Save it "
+            "again to keep the state from now on.",
+            UserWarning,
+        )
+    else:
+        arrays = load_arrays(data[_STATE], fail)
+        doc = check_training_state(fitted.get("training_state"), arrays, fail)
+        estimator._training_state = _training_state(estimator, model, fitted, whitening, doc, arrays, fail)
     return estimator
 
 
@@ -206,7 +234,7 @@ def _encode(value):
 
 def _fitted_state(estimator):
     """The fitted state that ``model_`` does not hold, as JSON values."""
-    whitening = estimator._whitening
+    whitening = estimator._training_state.whitening
     return {
         "n_features_in_": int(estimator.n_features_in_),
         "feature_names_in_": (
@@ -214,14 +242,14 @@ def _fitted_state(estimator):
         ),
         "n_outputs": int(estimator._n_outputs),
         "y_1d": bool(estimator._y_1d),
-        "scaling": [np.asarray(a, dtype=np.float64).tolist() for a in estimator._scaling],
+        "scaling": [np.asarray(a, dtype=np.float64).tolist() for a in whitening.scaling],
         # The whitening of the single neuron: a warm start continues in its coordinates.
         "whitening": None if whitening.transform is None else {
             "transform": whitening.transform.tolist(),
             "inverse": whitening.inverse.tolist(),
             "condition": float(whitening.condition),
         },
-        "lr0": float(estimator._lr0),
+        "training_state": _state_fields(estimator._training_state),
         "loss_curve_": [float(v) for v in estimator.loss_curve_],
         "validation_loss_curve_": (
             None
@@ -233,17 +261,10 @@ def _fitted_state(estimator):
 
 
 def _restore_fitted(estimator, model, fitted, dropped):
-    """Set on ``estimator`` the fitted state that ``_fitted_state`` saved, checked."""
+    """Set on ``estimator`` the fitted state that ``_fitted_state`` saved, checked (but the training state)."""
     estimator.model_ = model
-    whitening = fitted.get("whitening") or {}
-    estimator._whitening = Whitening(
-        *(np.asarray(a, dtype=np.float64) for a in fitted["scaling"]),
-        **{k: np.asarray(whitening[k], dtype=np.float64) for k in ("transform", "inverse") if k in whitening},
-        **({"condition": float(whitening["condition"])} if "condition" in whitening else {}),
-    )
     estimator._y_1d = fitted["y_1d"]
     estimator._n_outputs = fitted["n_outputs"]
-    estimator._lr0 = fitted["lr0"]
     estimator.n_features_in_ = fitted["n_features_in_"]
     if fitted["feature_names_in_"] is not None:
         estimator.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
@@ -257,13 +278,101 @@ def _restore_fitted(estimator, model, fitted, dropped):
         estimator._dropped_params = tuple(dropped)
 
 
-def _write_archive(path, model, state):
-    """Write the archive of ``model`` and ``state`` to ``path`` atomically: a failed save leaves none."""
+def _state_fields(state):
+    """The training state but its arrays, as JSON values (the arrays go to ``state.npz``)."""
+    network, arch = state.network, state.architecture
+    return {
+        "counts": {"weights": len(network.weights), "optimizer": len(network.optimizer or ()),
+                   "others": len(network.others or ())},
+        "optimizer_state": network.optimizer is not None,
+        "optimizer_name": network.optimizer_name,
+        "learning_rate": network.learning_rate,
+        "initial_rate": state.initial_rate,
+        "full_batch": bool(state.full_batch),
+        "seed": int(state.seed),
+        "passes": int(state.passes),
+        "architecture": {
+            "model": arch.model,
+            "hidden_layer_sizes": None if arch.hidden_layer_sizes is None else list(arch.hidden_layer_sizes),
+            "activation": arch.activation,
+        },
+    }
+
+
+def _state_arrays(state):
+    """The training state's arrays, by name, for ``state.npz``."""
+    network = state.network
+    groups = {"weights": network.weights, "optimizer": network.optimizer or (), "others": network.others or ()}
+    return {f"{kind}_{i}": np.asarray(a) for kind, arrays in groups.items() for i, a in enumerate(arrays)}
+
+
+def _whitening(fitted):
+    """The :class:`Whitening` of a saved estimator."""
+    whitening = fitted.get("whitening") or {}
+    return Whitening(
+        *(np.asarray(a, dtype=np.float64) for a in fitted["scaling"]),
+        **{k: np.asarray(whitening[k], dtype=np.float64) for k in ("transform", "inverse") if k in whitening},
+        **({"condition": float(whitening["condition"])} if "condition" in whitening else {}),
+    )
+
+
+def _architecture(estimator, fitted, saved=None):
+    """The :class:`Architecture` of a loaded estimator (``saved``: its fields that parameters do not hold)."""
+    params = estimator.get_params(deep=False)
+    hidden = tuple(estimator.hidden_layer_sizes) if params["model"] is None else None
+    arch = Architecture.of({**params, "model": None}, hidden or (), fitted["n_outputs"])
+    if saved is None:
+        return arch
+    sizes = saved.get("hidden_layer_sizes")
+    return dataclasses.replace(
+        arch, model=saved.get("model"), activation=saved.get("activation"),
+        hidden_layer_sizes=None if sizes is None else tuple(sizes),
+    )
+
+
+def _training_state(estimator, model, fitted, whitening, doc, arrays, fail):
+    """The :class:`TrainingState` of a format 2 file, checked against its model."""
+    counts = doc["counts"]
+    weights, optimizer, others = ([arrays[f"{kind}_{i}"] for i in range(counts[kind])]
+                                  for kind in ("weights", "optimizer", "others"))
+    saved = doc.get("architecture")
+    if not isinstance(saved, dict) or not isinstance(saved.get("model"), str):
+        raise fail("'training_state.architecture' must name the model.")
+    shapes = [tuple(w.shape) for w in model.trainable_weights]
+    if len(shapes) != len(weights) or any(
+        tuple(w.shape)[1:] != s[1:] or (i > 0 and tuple(w.shape) != s) for i, (w, s) in enumerate(zip(weights, shapes))
+    ) or weights[0].shape[0] != whitening.n_inputs:
+        raise fail("the training state's weights do not match the model.")
+    network = State(
+        weights, optimizer if doc["optimizer_state"] else None, doc["learning_rate"], others or None,
+        doc["optimizer_name"],
+    )
+    return TrainingState(
+        network, doc["initial_rate"], whitening, _architecture(estimator, fitted, saved),
+        doc["full_batch"], doc["seed"], doc["passes"],
+    )
+
+
+def _state_from_model(estimator, model, fitted, whitening):
+    """A training state for a format 1 file: its model's weights, a new optimizer, mini-batch steps."""
+    from .._core.network import model_weights
+
+    return TrainingState(
+        State(model_weights(model, whitening)), None, whitening, _architecture(estimator, fitted),
+        full_batch=False, seed=0,
+    )
+
+
+def _write_archive(path, model, state, arrays):
+    """Write the archive of ``model``, ``state`` and ``arrays`` to ``path`` atomically: a failed save leaves none."""
     with tempfile.TemporaryDirectory() as tmp:
         model_path = os.path.join(tmp, _MODEL)
         model.save(model_path)
         with open(model_path, "rb") as f:
             members = {_MODEL: f.read()}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    members[_STATE] = buffer.getvalue()
     members[_ESTIMATOR] = json.dumps(state, indent=1, sort_keys=True).encode()
     manifest = {
         "format": FORMAT,
@@ -275,7 +384,7 @@ def _write_archive(path, model, state):
     fd, partial = tempfile.mkstemp(prefix=".partial-", dir=os.path.dirname(os.path.abspath(path)))
     try:
         with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name in (_MANIFEST, _ESTIMATOR, _MODEL):
+            for name in (_MANIFEST, _ESTIMATOR, _MODEL, _STATE):
                 zf.writestr(name, members[name])
         os.replace(partial, path)
     except BaseException:
@@ -292,21 +401,23 @@ def _read_archive(path, fail):
     with archive:
         infos = archive.infolist()
         names = [info.filename for info in infos]
-        if sorted(names) != sorted(_MAX_BYTES):
-            raise fail(f"not a saved estimator: expected members {sorted(_MAX_BYTES)}, found {names}.")
+        version = next((v for v, members in _MEMBERS.items() if sorted(names) == sorted(members)), None)
+        if version is None:
+            raise fail(f"not a saved estimator: expected members {sorted(_MEMBERS[FORMAT_VERSION])}, found {names}.")
         for info in infos:
             if info.file_size > _MAX_BYTES[info.filename]:
                 raise fail(f"member {info.filename} is implausibly large ({info.file_size} bytes).")
         data = {name: read_member(archive, name, fail) for name in names}
 
     manifest = parse_json(data[_MANIFEST], _MANIFEST, fail)
-    check_header(manifest, _MANIFEST, fail)
+    if check_header(manifest, _MANIFEST, fail) != version:
+        raise fail(f"the manifest's format version does not fit the members {sorted(names)}.")
     hashes = manifest.get("sha256")
-    if not isinstance(hashes, dict) or sorted(hashes) != sorted([_ESTIMATOR, _MODEL]):
-        raise fail("the manifest does not list the hashes of estimator.json and model.keras.")
+    if not isinstance(hashes, dict) or sorted(hashes) != sorted(_MEMBERS[version] - {_MANIFEST}):
+        raise fail("the manifest does not list the hashes of the other members.")
     for name, expected in hashes.items():
         if hashlib.sha256(data[name]).hexdigest() != expected:
             raise fail(
                 f"member {name} does not match its SHA-256 in the manifest: the file was modified or damaged."
             )
-    return data
+    return data, version

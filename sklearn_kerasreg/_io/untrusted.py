@@ -11,9 +11,14 @@ import os
 import tempfile
 import zipfile
 
+import numpy as np
+
 #: The format this package writes and reads.
 FORMAT = "sklearn_kerasreg.estimator"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this package reads. Version 1 files hold no training state:
+#: training continues from their model's weights with a new optimizer.
+READABLE_VERSIONS = (1, 2)
 #: Keras classes that carry or load code; refused anywhere in the model config.
 _CODE_CLASSES = {"Lambda", "__lambda__", "TFSMLayer", "TorchModuleWrapper"}
 _KERAS_MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
@@ -58,10 +63,12 @@ def check_header(doc, name, fail):
     if doc.get("format") != FORMAT:
         raise fail(f"member {name} is not a {FORMAT} document.")
     version = doc.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise fail(
-            f"format version {version!r} is not supported (this sklearn_kerasreg reads version {FORMAT_VERSION})."
+            f"format version {version!r} is not supported (this sklearn_kerasreg reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))})."
         )
+    return version
 
 
 def _is_int(value, minimum):
@@ -111,8 +118,6 @@ def check_fitted(fitted, fail):
         isinstance(names, list) and len(names) == p and all(isinstance(n, str) for n in names)
     ):
         raise fail(f"'feature_names_in_' must be null or {p} strings.")
-    if not isinstance(fitted.get("lr0"), (int, float)) or isinstance(fitted["lr0"], bool):
-        raise fail("'lr0' must be a number.")
     if not _is_floats(fitted.get("loss_curve_")):
         raise fail("'loss_curve_' must be a list of numbers.")
     val = fitted.get("validation_loss_curve_")
@@ -121,6 +126,44 @@ def check_fitted(fitted, fail):
     if not _is_int(fitted.get("n_iter_"), 0):
         raise fail("'n_iter_' must be a non-negative integer.")
     return fitted
+
+
+def check_training_state(doc, arrays, fail):
+    """The training state's fields (``doc``) and arrays (``arrays``, from ``state.npz``), checked."""
+    if not isinstance(doc, dict):
+        raise fail("'training_state' must be an object.")
+    counts = doc.get("counts")
+    if not (isinstance(counts, dict) and sorted(counts) == ["optimizer", "others", "weights"]
+            and all(_is_int(n, 0) for n in counts.values()) and counts["weights"] >= 1):
+        raise fail("'training_state.counts' must give the number of weights, optimizer and other arrays.")
+    expected = {f"{kind}_{i}" for kind, n in counts.items() for i in range(n)}
+    if set(arrays) != expected:
+        raise fail(f"state.npz must hold exactly the arrays {sorted(expected)}.")
+    for name, array in arrays.items():
+        if array.dtype.kind not in "fiub" or not np.all(np.isfinite(array)):
+            raise fail(f"state.npz array {name} must hold finite numbers.")
+    for name in ("initial_rate", "learning_rate"):
+        rate = doc.get(name)
+        if rate is not None and not (isinstance(rate, (int, float)) and not isinstance(rate, bool)
+                                     and math.isfinite(rate) and rate > 0):
+            raise fail(f"'training_state.{name}' must be null or a positive number.")
+    if not all(isinstance(doc.get(k), bool) for k in ("full_batch", "optimizer_state")):
+        raise fail("'training_state.full_batch' and 'optimizer_state' must be booleans.")
+    if not (_is_int(doc.get("seed"), 0) and _is_int(doc.get("passes"), 0)):
+        raise fail("'training_state.seed' and 'passes' must be non-negative integers.")
+    name = doc.get("optimizer_name")
+    if name is not None and not isinstance(name, str):
+        raise fail("'training_state.optimizer_name' must be null or a string.")
+    return doc
+
+
+def load_arrays(raw, fail):
+    """The arrays of ``state.npz``, read without pickle."""
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
+            return {name: npz[name] for name in npz.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise fail(f"member state.npz is not a valid array archive ({exc}).") from None
 
 
 def _code_classes(node):
