@@ -135,11 +135,6 @@ def moments_to_stats(total, mean, m2):
     return mean, scale
 
 
-def weighted_stats(A, w):
-    """Weighted column means and standard deviations (1 for constant columns)."""
-    return moments_to_stats(*weighted_moments(A, w))
-
-
 def mean_one(w):
     """Weights rescaled to mean 1. Keras averages weighted losses over the
     sample count, so with these the loss is the weighted mean."""
