@@ -198,19 +198,7 @@ def load_estimator(path):
         raise fail(f"the model does not match the fitted state: {exc}") from None
 
     _restore_fitted(estimator, model, fitted, dropped)
-    whitening = _whitening(fitted)
-    if version == 1:
-        estimator._training_state = _state_from_model(estimator, model, fitted, whitening)
-        warnings.warn(
-            f"{path} was saved in format 1, without the training state: warm starts and partial_fit "
-            "continue from the model's weights with a new optimizer (and mini-batch steps). Save it "
-            "again to keep the state from now on.",
-            UserWarning,
-        )
-    else:
-        arrays = load_arrays(data[_STATE], fail)
-        doc = check_training_state(fitted.get("training_state"), arrays, fail)
-        estimator._training_state = _training_state(estimator, model, fitted, whitening, doc, arrays, fail)
+    estimator._training_state = _loaded_state(path, version, estimator, model, fitted, data, fail)
     return estimator
 
 
@@ -276,6 +264,22 @@ def _restore_fitted(estimator, model, fitted, dropped):
     estimator.n_iter_ = fitted["n_iter_"]
     if dropped:
         estimator._dropped_params = tuple(dropped)
+
+
+def _loaded_state(path, version, estimator, model, fitted, data, fail):
+    """The :class:`TrainingState` a file of ``version`` holds (format 1: made from its model)."""
+    whitening = _whitening(fitted)
+    if version == 1:
+        warnings.warn(
+            f"{path} was saved in format 1, without the training state: warm starts and partial_fit "
+            "continue from the model's weights with a new optimizer (and mini-batch steps). Save it "
+            "again to keep the state from now on.",
+            UserWarning,
+        )
+        return _state_from_model(estimator, model, fitted, whitening)
+    arrays = load_arrays(data[_STATE], fail)
+    doc = check_training_state(fitted.get("training_state"), arrays, fail)
+    return _training_state(estimator, model, fitted, whitening, doc, arrays, fail)
 
 
 def _state_fields(state):
