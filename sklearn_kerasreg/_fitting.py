@@ -54,7 +54,7 @@ def unchanged_on_error(est):
 
 def fit(est, X, y, sample_weight, given_validation):
     """Train ``est`` on ``X, y`` (``given_validation`` is ``(X_val, y_val, sample_weight_val)``)."""
-    previous = getattr(est, "_training_state", None) if est.warm_start else None
+    previous = _training_state(est, "A warm start") if est.warm_start else None
     X, Y, sample_weight, y_1d = check_fit_data(
         est, X, y, sample_weight, reset=previous is None, min_samples=2,
         n_outputs=None if previous is None else previous.architecture.n_outputs,
@@ -122,6 +122,20 @@ def fit(est, X, y, sample_weight, given_validation):
     tasks.call_on_fit_task_end(estimator=est, X=X, y=y, metadata=metadata, reconstruction_attributes={})
 
 
+def _training_state(est, call):
+    """The ``TrainingState`` that ``call`` continues: None for an unfitted ``est``."""
+    if not hasattr(est, "model_"):
+        return None
+    state = getattr(est, "_training_state", None)
+    if state is None:
+        raise ValueError(
+            f"{call} continues training, but this estimator holds no training state: it was saved "
+            "or pickled by an older sklearn_kerasreg with a network whose weights cannot be "
+            "recovered. It still predicts; fit it with warm_start=False to train it again."
+        )
+    return state
+
+
 def _prepare(est, X, Y, sample_weight, plan, threads=1, moments=None):
     return prepare(
         X, Y, sample_weight, plan, fit_intercept=est.fit_intercept, alpha=est.alpha,
@@ -169,7 +183,7 @@ def partial_fit(est, X, y, sample_weight, moments=None):
     from ``train_on_chunks``) whiten or standardize the first call instead
     of its chunk's.
     """
-    previous = getattr(est, "_training_state", None)
+    previous = _training_state(est, "partial_fit")
     X, Y, sample_weight, y_1d = check_fit_data(
         est, X, y, sample_weight, reset=previous is None,
         n_outputs=None if previous is None else previous.architecture.n_outputs,
@@ -199,7 +213,7 @@ def partial_fit(est, X, y, sample_weight, moments=None):
     recipe = _network.recipe(params, est._routed_params(), hidden, init_seed, plan, Y.shape[1])
     penalty = _network.penalty(params, hidden, whitening, float(sample_weight.sum()), Y.shape[1])
     rate = start_rate(recipe)
-    start = None if previous is None else previous.start(rate, carry_rate=True)
+    start = None if previous is None else previous.start(rate, carry_rate_of=_network.optimizer_name(recipe))
     sample = (whitening.inputs(X[:2], dtype), whitening.targets(Y[:2]))
     network = fit_network(recipe, init_seed, sample, start, y_1d)
 

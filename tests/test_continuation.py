@@ -419,3 +419,37 @@ def test_port_partial_fit_after_an_early_stopping_fit_adds_one_epoch(iris):
     reg.partial_fit(X, y)
     assert reg.n_iter_ == n_iter + 1 and len(reg.loss_curve_) == n_epochs + 1
     assert relative_error(reg.predict(X), before) > 1e-6
+
+
+# -- found in review ------------------------------------------------------------
+
+
+def test_a_new_optimizer_instance_brings_its_own_rate_to_partial_fit(small):
+    import keras
+
+    X, y = small
+    reg = KerasLinearRegressor(hidden_layer_sizes=(4,), optimizer=keras.optimizers.Adam(1e-9), random_state=0)
+    reg.partial_fit(X, y)
+    before = reg.predict(X)
+    reg.partial_fit(X, y)
+    still = relative_error(reg.predict(X), before)
+    reg.set_params(optimizer=keras.optimizers.Adam(0.5)).partial_fit(X, y)
+    # At 1e-9 a pass moves nothing; at the new instance's 0.5 it moves a lot.
+    assert still < 1e-6 and relative_error(reg.predict(X), before) > 1e-2
+
+
+def test_a_full_batch_fit_with_another_optimizer_ends_on_its_last_step(small):
+    X, y = small
+    # Not the certified Newton step: its weights after one Adam step are not the zero start.
+    reg = quietly(KerasLinearRegressor(random_state=0, epochs=1, optimizer="adam").fit, X, y)
+    assert np.all(reg.coef_ != 0)
+    warm = KerasLinearRegressor(random_state=0, epochs=1, warm_start=True, learning_rate_init=0.01)
+    coefs = [quietly(warm.fit, X, y).coef_.copy() for _ in range(3)]
+    assert not np.allclose(coefs[0], coefs[1]) and not np.allclose(coefs[1], coefs[2])
+
+
+def test_activation_may_change_without_hidden_layers(small):
+    X, y = small
+    reg = KerasLinearRegressor(warm_start=True, random_state=0).fit(X, y)
+    reg.set_params(activation="tanh").fit(X, y)  # the single neuron has no activation to change
+    assert reg.n_iter_ >= 1

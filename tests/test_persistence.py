@@ -377,17 +377,89 @@ def test_a_state_that_needs_pickle_is_refused(saved, tmp_path):
         load_estimator(path)
 
 
-@pytest.mark.parametrize("name", ["format1_linear", "format1_mlp"])
-def test_a_format_1_file_loads_and_says_what_it_lacks(name):
-    # Written by the release before the training state was saved.
-    path = os.path.join(os.path.dirname(__file__), "data", f"{name}.kreg")
-    with pytest.warns(UserWarning, match="format 1, without the training state"):
-        reg = load_estimator(path)
-    before = reg.predict(X)
+def _as_format_1(path, out):
+    """The file at ``path`` as the release before the training state wrote it: no state.npz,
+    format version 1, the first learning rate in ``lr0``."""
+    members = _members(path)
+    del members["state.npz"]
+
+    def downgrade(doc):
+        doc["format_version"] = 1
+        doc["fitted"].pop("training_state")
+        doc["fitted"]["lr0"] = 0.01
+
+    members["estimator.json"] = _edit_json(members["estimator.json"], downgrade)
+    members["manifest.json"] = _edit_json(members["manifest.json"], lambda d: d.update(format_version=1))
+    return _write(out, members, rehash=True)
+
+
+@pytest.mark.parametrize("hidden", [(), (4,)], ids=["linear", "mlp"])
+def test_a_format_1_file_loads_and_says_what_it_lacks(hidden, tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        reg.partial_fit(X, y)
+        reg = KerasLinearRegressor(hidden_layer_sizes=hidden, epochs=50, random_state=0).fit(X, y)
+    save_estimator(reg, tmp_path / "new.kreg")
+    with pytest.warns(UserWarning, match="format 1, without the training state"):
+        old = load_estimator(_as_format_1(tmp_path / "new.kreg", tmp_path / "old.kreg"))
+    before = old.predict(X)
+    np.testing.assert_array_equal(before, reg.predict(X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        old.partial_fit(X, y)
     # Training continued from the saved weights: one pass barely moves
     # them (new weights would predict about nothing of y).
-    change = np.linalg.norm(reg.predict(X) - before) / np.linalg.norm(before)
+    change = np.linalg.norm(old.predict(X) - before) / np.linalg.norm(before)
     assert change < 0.05
+
+
+def test_an_old_file_whose_weights_cannot_be_recovered_predicts_and_refuses_to_continue(tmp_path):
+    import keras
+
+    template = keras.Sequential([keras.Input((1,)), keras.layers.Dropout(0.1), keras.layers.Dense(1)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg = KerasLinearRegressor(template, epochs=5, random_state=0).fit(X, y)
+        save_estimator(reg, tmp_path / "new.kreg", drop_unsafe_params=True)
+    with pytest.warns(UserWarning, match="format 1"):
+        old = load_estimator(_as_format_1(tmp_path / "new.kreg", tmp_path / "old.kreg"))
+    np.testing.assert_array_equal(old.predict(X), reg.predict(X))
+    with pytest.raises(ValueError, match="no training state"):
+        old.partial_fit(X, y)
+    np.testing.assert_array_equal(old.predict(X), reg.predict(X))
+
+
+@pytest.mark.parametrize(
+    "array, match",
+    [
+        (np.zeros(3, dtype=np.int64), "weights: floats"),
+        (np.zeros((0,)), "do not match"),
+    ],
+    ids=["integer-weights", "wrong-shape"],
+)
+def test_a_malformed_training_state_is_refused(saved, tmp_path, array, match):
+    members = _members(saved)
+    with np.load(io.BytesIO(members["state.npz"])) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays["weights_0"] = array
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path = _write(tmp_path / "bad.kreg", {**members, "state.npz": buffer.getvalue()}, rehash=True)
+    with pytest.raises(ValueError, match=f"bad.kreg.*{match}"):
+        load_estimator(path)
+
+
+def test_an_array_that_claims_more_data_than_it_holds_is_refused_before_reading(saved, tmp_path):
+    members = _members(saved)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (2**40,)})
+    fake = header.getvalue() + b"\0" * 16  # the header (magic included), then 2 of the 2**40 numbers
+    with zipfile.ZipFile(io.BytesIO(members["state.npz"])) as zf:
+        inner = {name: zf.read(name) for name in zf.namelist()}
+    inner["weights_0.npy"] = fake
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, data in inner.items():
+            zf.writestr(name, data)
+    path = _write(tmp_path / "bomb.kreg", {**members, "state.npz": buffer.getvalue()}, rehash=True)
+    with pytest.raises(ValueError, match="declares more data than it holds"):
+        load_estimator(path)

@@ -20,7 +20,8 @@ class Architecture:
 
     ``model`` is ``"built-in"`` or the name of the user's builder or
     template; ``hidden_layer_sizes`` and ``activation`` are those of the
-    built-in network (None for a user's).
+    built-in network (None for a user's, and ``activation`` None without
+    hidden layers, where it changes nothing).
     """
 
     model: str
@@ -38,7 +39,7 @@ class Architecture:
         return cls(
             model="built-in" if built_in else _name(model),
             hidden_layer_sizes=tuple(hidden) if built_in else None,
-            activation=params["activation"] if built_in else None,
+            activation=params["activation"] if built_in and hidden else None,
             fit_intercept=bool(params["fit_intercept"]),
             standardize=bool(params["standardize"]),
             n_outputs=int(n_outputs),
@@ -97,18 +98,19 @@ class TrainingState:
     seed: int
     passes: int = 0
 
-    def start(self, rate, whitening=None, carry_rate=False):
+    def start(self, rate, whitening=None, carry_rate_of=None):
         """The ``State`` a continuing run starts from, at ``rate`` (None: the optimizer's as built).
 
-        ``carry_rate`` keeps the rate reached instead, while ``rate`` is still the one
-        this state started at. ``whitening``, for the single neuron, are new
-        coordinates to move its weights into.
+        ``carry_rate_of`` names the optimizer class the run builds: when it is
+        this state's and ``rate`` is still the one this state started at, the
+        run keeps the rate reached instead. ``whitening``, for the single
+        neuron, are new coordinates to move its weights into.
         """
         from .network import rewhitened
 
         weights = self.network.weights
         if whitening is not None and whitening is not self.whitening:
             weights = rewhitened(weights, self.whitening, whitening)
-        if carry_rate and rate == self.initial_rate:
+        if carry_rate_of is not None and carry_rate_of == self.network.optimizer_name and rate == self.initial_rate:
             rate = self.network.learning_rate
         return dataclasses.replace(self.network, weights=weights, learning_rate=rate)

@@ -16,15 +16,6 @@ from . import models as _models
 from .engine import Penalty, State
 
 
-def recipe(params, routed, hidden, seed, plan, n_outputs):
-    """``(builder, build_params)``: the model builder and what scikeras builds and compiles it with.
-
-    ``params`` are the estimator's ``get_params()`` (routed ones included),
-    ``routed`` the scikeras-routed ones among them (``optimizer__learning_rate``, ...).
-    """
-    return _scikeras_params(params, routed, hidden, seed, plan, n_outputs)
-
-
 def penalty(params, hidden, whitening, total_weight, n_outputs):
     """The built-in network's L2 penalty for ``alpha`` (a ``_core.engine.Penalty``), or None.
 
@@ -126,10 +117,20 @@ def initial_state(recipe, n_features):
 
 
 def start_rate(recipe):
-    """The learning rate a run of ``recipe`` starts at: a number the parameters set, or None
-    (a schedule, or an optimizer instance's own rate, as built)."""
+    """The learning rate a run of ``recipe`` starts at: a number the parameters set (routed,
+    planned, or an optimizer instance's own), or None for a schedule."""
     rate = recipe[1].get("optimizer__learning_rate")
+    if rate is None and hasattr(recipe[1]["optimizer"], "get_config"):
+        rate = recipe[1]["optimizer"].get_config().get("learning_rate")
     return float(rate) if isinstance(rate, numbers.Real) else None
+
+
+def optimizer_name(recipe):
+    """The class name of the optimizer ``recipe`` compiles with (a name as given, if unresolved)."""
+    optimizer = recipe[1]["optimizer"]
+    if isinstance(optimizer, str):
+        return optimizer
+    return optimizer.__name__ if isinstance(optimizer, type) else type(optimizer).__name__
 
 
 def model_weights(model, whitening):
@@ -178,8 +179,12 @@ def export(net, whitening):
     return model
 
 
-def _scikeras_params(params, routed, hidden, seed, plan, n_outputs):
-    """The model builder and the parameters scikeras builds and compiles it with."""
+def recipe(params, routed, hidden, seed, plan, n_outputs):
+    """``(builder, build_params)``: the model builder and what scikeras builds and compiles it with.
+
+    ``params`` are the estimator's ``get_params()`` (routed ones included),
+    ``routed`` the scikeras-routed ones among them (``optimizer__learning_rate``, ...).
+    """
     import keras
 
     build_params = {"callbacks": params["callbacks"], **routed}

@@ -84,7 +84,15 @@ def make_plan(params, hidden, n_samples, n_features, n_outputs, *, stream=False,
     full_batch = batch_size >= n_samples and (not stream or batch_size == WHOLE_CHUNK)
     # Full-batch squared error on whitened inputs: each gradient step of
     # n_outputs / 2 is a Newton step, on a chunk as on all the data.
-    newton = whiten and full_batch and params["loss"] == "squared_error" and not params["early_stopping"]
+    # Only the default step is Newton's: another optimizer or rate trains
+    # full-batch too, but its steps are no certificate, and it ends on its last one.
+    newton_step = (
+        params["optimizer"] in ("auto", "sgd") and params["learning_rate_init"] == "auto"
+        and "optimizer__learning_rate" not in params
+    )
+    newton = (
+        whiten and full_batch and newton_step and params["loss"] == "squared_error" and not params["early_stopping"]
+    )
     certified = newton and not stream
 
     optimizer = params["optimizer"]

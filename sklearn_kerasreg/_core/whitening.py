@@ -231,7 +231,9 @@ def fit_whitening(moments, n_features, *, fit_intercept, l2, X=None, sample_weig
         # Only constant columns: centred and scaled they are all zero, so
         # any transform leaves nothing but the intercept to train.
         return Whitening(*base.scaling, transform=np.eye(p), inverse=np.eye(p))
-    transform, inverse = vt[keep].T / sing[keep], sing[keep, None] * vt[keep]
+    # C order, as the transform comes back from a saved file: products then round alike.
+    transform = np.ascontiguousarray(vt[keep].T / sing[keep])
+    inverse = np.ascontiguousarray(sing[keep, None] * vt[keep])
     condition = float(sing[0] / sing[keep][-1])
     return Whitening(*base.scaling, transform=transform, inverse=inverse, condition=condition)
 

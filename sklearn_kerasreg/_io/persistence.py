@@ -103,6 +103,11 @@ def save_estimator(estimator, path, *, drop_unsafe_params=False):
     if not isinstance(estimator, KerasLinearRegressor):
         raise TypeError(f"save_estimator saves a KerasLinearRegressor, got {type(estimator).__name__}.")
     check_is_fitted(estimator)
+    if getattr(estimator, "_training_state", None) is None:
+        raise ValueError(
+            "This estimator holds no training state (it was loaded from an older file or pickle); "
+            "fit it again to save it."
+        )
     params, unsafe = {}, []
     for name, value in estimator.get_params(deep=False).items():
         try:
@@ -276,7 +281,12 @@ def _loaded_state(path, version, estimator, model, fitted, data, fail):
             "again to keep the state from now on.",
             UserWarning,
         )
-        return _state_from_model(estimator, model, fitted, whitening)
+        try:
+            return _state_from_model(estimator, model, fitted, whitening)
+        except ValueError:
+            # A user's network that is not a Dense stack: it predicts, and
+            # continuing it says why it cannot (_fitting).
+            return None
     arrays = load_arrays(data[_STATE], fail)
     doc = check_training_state(fitted.get("training_state"), arrays, fail)
     return _training_state(estimator, model, fitted, whitening, doc, arrays, fail)
@@ -339,13 +349,14 @@ def _training_state(estimator, model, fitted, whitening, doc, arrays, fail):
     counts = doc["counts"]
     weights, optimizer, others = ([arrays[f"{kind}_{i}"] for i in range(counts[kind])]
                                   for kind in ("weights", "optimizer", "others"))
-    saved = doc.get("architecture")
-    if not isinstance(saved, dict) or not isinstance(saved.get("model"), str):
-        raise fail("'training_state.architecture' must name the model.")
+    saved = doc["architecture"]
+    if len(others) > len(model.non_trainable_weights):
+        raise fail("the training state has more other weights than the model.")
     shapes = [tuple(w.shape) for w in model.trainable_weights]
-    if len(shapes) != len(weights) or any(
-        tuple(w.shape)[1:] != s[1:] or (i > 0 and tuple(w.shape) != s) for i, (w, s) in enumerate(zip(weights, shapes))
-    ) or weights[0].shape[0] != whitening.n_inputs:
+    if whitening.transform is not None:
+        # The single neuron trains on whitened inputs: its kernel has one row per whitened input.
+        shapes[0] = (whitening.n_inputs, *shapes[0][1:])
+    if [tuple(w.shape) for w in weights] != shapes:
         raise fail("the training state's weights do not match the model.")
     network = State(
         weights, optimizer if doc["optimizer_state"] else None, doc["learning_rate"], others or None,

@@ -140,8 +140,10 @@ def check_training_state(doc, arrays, fail):
     if set(arrays) != expected:
         raise fail(f"state.npz must hold exactly the arrays {sorted(expected)}.")
     for name, array in arrays.items():
-        if array.dtype.kind not in "fiub" or not np.all(np.isfinite(array)):
-            raise fail(f"state.npz array {name} must hold finite numbers.")
+        if not np.all(np.isfinite(array)) or (not name.startswith("optimizer") and (
+            array.ndim < 1 or array.dtype.kind != "f"
+        )):
+            raise fail(f"state.npz array {name} must hold finite numbers (weights: floats, in one dimension or more).")
     for name in ("initial_rate", "learning_rate"):
         rate = doc.get(name)
         if rate is not None and not (isinstance(rate, (int, float)) and not isinstance(rate, bool)
@@ -149,17 +151,40 @@ def check_training_state(doc, arrays, fail):
             raise fail(f"'training_state.{name}' must be null or a positive number.")
     if not all(isinstance(doc.get(k), bool) for k in ("full_batch", "optimizer_state")):
         raise fail("'training_state.full_batch' and 'optimizer_state' must be booleans.")
-    if not (_is_int(doc.get("seed"), 0) and _is_int(doc.get("passes"), 0)):
-        raise fail("'training_state.seed' and 'passes' must be non-negative integers.")
+    if not all(_is_int(doc.get(k), 0) and doc[k] < 2**31 for k in ("seed", "passes")):
+        raise fail("'training_state.seed' and 'passes' must be integers from 0 to 2**31 - 1.")
     name = doc.get("optimizer_name")
     if name is not None and not isinstance(name, str):
         raise fail("'training_state.optimizer_name' must be null or a string.")
+    arch = doc.get("architecture")
+    sizes = arch.get("hidden_layer_sizes") if isinstance(arch, dict) else None
+    if not (
+        isinstance(arch, dict) and isinstance(arch.get("model"), str)
+        and (sizes is None or (isinstance(sizes, list) and all(_is_int(n, 1) for n in sizes)))
+        and (arch.get("activation") is None or isinstance(arch["activation"], str))
+    ):
+        raise fail("'training_state.architecture' must name the model, and give null or positive layer sizes "
+                   "and null or an activation name.")
     return doc
 
 
 def load_arrays(raw, fail):
-    """The arrays of ``state.npz``, read without pickle."""
+    """The arrays of ``state.npz``: float32, float64, int32 or int64 only, each header checked against the
+    bytes stored before anything is allocated, read without pickle."""
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
     try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            for info in archive.infolist():
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    if version not in readers:
+                        raise ValueError(f"{info.filename}: .npy version {version}")
+                    shape, _, dtype = readers[version](member)
+                # Weights are floats; an optimizer counts its steps in int64 (int32 on JAX).
+                if dtype not in (np.dtype("<f4"), np.dtype("<f8"), np.dtype("<i8"), np.dtype("<i4")):
+                    raise ValueError(f"{info.filename} holds {dtype}, not a float or integer type a state uses")
+                if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > info.file_size:
+                    raise ValueError(f"{info.filename} declares more data than it holds")
         with np.load(io.BytesIO(raw), allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
