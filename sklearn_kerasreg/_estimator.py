@@ -89,8 +89,8 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
     epochs : int, default=1000
         Maximum number of passes over the training data.
     tol : float or "auto", default="auto"
-        For the single neuron with the squared error trained full-batch
-        (the certified fit): the relative distance to the least-squares
+        For the single neuron with the squared error trained full-batch by
+        the default optimizer and learning rate (the certified fit): the relative distance to the least-squares
         optimum, in the caller's units, that every coefficient and the
         intercept must be within; "auto" is 1e-8. Training stops once the
         certificate (the Newton step the gradient gives) is within it, and

@@ -415,6 +415,10 @@ def test_a_format_1_file_loads_and_says_what_it_lacks(hidden, tmp_path):
 def test_an_old_file_whose_weights_cannot_be_recovered_predicts_and_refuses_to_continue(tmp_path):
     import keras
 
+    if tuple(int(p) for p in keras.version().split(".")[:2]) < (3, 5):
+        # Seen on Keras 3.4: the loaded Rescaling layer keeps its array scale as a config dict.
+        pytest.skip("Keras 3.4 cannot predict with a Rescaling layer it loaded")
+
     template = keras.Sequential([keras.Input((1,)), keras.layers.Dropout(0.1), keras.layers.Dense(1)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
