@@ -49,11 +49,17 @@ def estimate(reg, intercept):
 AT_FLOAT64_EDGE = {"Wampler5"}
 
 
-def fit_and_check_warning(X, y, intercept, certified, overstated=10):
+#: Whether the certificate's pass over the data sums in a wider type than
+#: float64 (x86-64's long double); where it cannot, its reading at float64's
+#: edge is only good to a factor of about 30.
+WIDE = np.finfo(np.longdouble).eps < np.finfo(np.float64).eps
+
+
+def fit_and_check_warning(X, y, intercept, certified, overstated=10, understated=10):
     """The fit's digits; a warning, if any, must be the certificate speaking truthfully.
 
-    At float64's edge the certificate's own rounding is of the size of what
-    it measures, so it may overstate by more (``overstated``), never understate.
+    It states a distance at most ``understated`` times below the true one
+    and at most ``overstated`` times above it.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -63,7 +69,7 @@ def fit_and_check_warning(X, y, intercept, certified, overstated=10):
     # a factor of 10) and above tol.
     for warning in caught:
         stated = float(str(warning.message).split("an estimated ")[1].split(" ")[0])
-        assert 10 ** -ours / 10 <= stated <= 10 ** -ours * overstated
+        assert 10 ** -ours / understated <= stated <= 10 ** -ours * overstated
         assert stated > 1e-8
     if not caught:
         assert ours >= 7.5  # certified to tol=1e-8, relative, and true
@@ -80,7 +86,11 @@ def test_wampler5_six_digits_over_row_orders():
     X, y, intercept, certified = load("Wampler5")
     rng = np.random.RandomState(0)
     orders = [np.arange(len(y))] + [rng.permutation(len(y)) for _ in range(8)]
-    ours = [fit_and_check_warning(X[o], y[o], intercept, certified, overstated=200) for o in orders]
+    # Summed in long double, the certificate reads the true distance to a few
+    # percent on every order (a float64 sum read one order 14 times low).
+    within = 1.2 if WIDE else 200
+    ours = [fit_and_check_warning(X[o], y[o], intercept, certified, overstated=within, understated=within)
+            for o in orders]
     assert np.median(ours) >= 6.0 and min(ours) >= 5.5, np.round(ours, 2)
 
 
