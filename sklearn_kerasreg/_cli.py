@@ -285,6 +285,42 @@ def _report_warnings(caught):
         print(f"{PROG}: warning: {category}: {message}{times}", file=sys.stderr)
 
 
+#: The first tutorial's recipe, drawn beside the single neuron's curve.
+TUTORIAL_EPOCHS = 200
+
+
+def _draw_tutorial_recipe(ax, X, y, network):
+    """Draw, on ``ax``, the first tutorial's own recipe fitted on ``X, y``, and both final losses.
+
+    The recipe is ``Dense(1)`` compiled with ``optimizer="adam"`` (Keras's
+    default rate, 0.001) and the mean squared error, fitted by
+    ``model.fit(X, y, epochs=200)``, batches of 32 in order (not shuffled,
+    so the picture is the same each run). Its curve is Keras's ``History``:
+    each epoch's mean batch loss, in y's units as the network's is.
+    """
+    import keras
+    import numpy as np
+    from matplotlib.ticker import MaxNLocator
+
+    model = keras.Sequential(
+        [keras.Input((X.shape[1],)), keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(seed=0))]
+    )
+    model.compile(optimizer="adam", loss="mse")
+    history = model.fit(X, y, epochs=TUTORIAL_EPOCHS, shuffle=False, verbose=0).history["loss"]
+    ax.plot(np.arange(1, len(history) + 1), history, color="tab:orange",
+            label=f"Keras recipe: Dense(1), Adam at Keras's default rate 0.001, {TUTORIAL_EPOCHS} epochs")
+    for value, color, who in ((network.loss_, "tab:blue", "network"), (history[-1], "tab:orange", "recipe")):
+        ax.axhline(value, color=color, linestyle=":", linewidth=1)
+        ax.annotate(f"{who}, final: {value:.4g}", (len(history), value), textcoords="offset points",
+                    xytext=(-4, 4), ha="right", color=color)
+    ax.set_xlim(0.5, len(history) + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    steps = f"{network.n_iter_} Newton step" + ("s" if network.n_iter_ > 1 else "")
+    ax.set(ylabel="Loss (mean squared error, in y's units squared)",
+           title=f"{steps} against the tutorial's {TUTORIAL_EPOCHS} epochs of Adam")
+    ax.legend()
+
+
 def write_plots(comparison, X, y, out_dir):
     """Write the PNG plots of a comparison to ``out_dir``; return their paths.
 
@@ -309,7 +345,10 @@ def write_plots(comparison, X, y, out_dir):
         plt.close(figure)
         written.append(path)
 
-    save(LossCurveDisplay.from_estimator(network).figure_, "loss_curve.png")
+    display = LossCurveDisplay.from_estimator(network, name=type(network).__name__)
+    if not network.hidden_layer_sizes and network.model is None:
+        _draw_tutorial_recipe(display.ax_, X, y, network)
+    save(display.figure_, "loss_curve.png")
     if X.shape[1] == 1:
         # The display draws LinearRegression's line itself, next to the network's.
         display = RegressionLineDisplay.from_estimator(network, X, y, reference=reference)

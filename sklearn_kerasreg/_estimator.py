@@ -9,7 +9,6 @@ from sklearn.utils.validation import check_is_fitted
 from . import _fitting
 from ._backends.runtime import backend_scope, cap_tensorflow_threads
 from ._core import models as _models
-from ._core.data import BLOCK_ROWS
 from ._fixes import (
     CallbackSupportMixin,
     HasMethods,
@@ -123,13 +122,14 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
         random state (NumPy, Python, TensorFlow) is neither used nor changed.
     verbose : int, default=0
         1 shows a Keras progress bar over the epochs, with the time per
-        epoch and the loss (and validation loss); 2 or more prints one line
-        per epoch instead.
+        epoch and the loss (and validation loss), in the units of
+        ``loss_curve_``; 2 or more prints one line per epoch instead.
     callbacks : None, keras callback, list or dict of them, default=None
         Keras callbacks (instances or classes, ``callbacks__*`` routed; a
         dict names them, as in scikeras: ``callbacks={"es": EarlyStopping}``
         with ``callbacks__es__monitor="loss"``). They see the training
-        network, in standardized units.
+        network, and losses on the standardized problem (the units of
+        ``tol``).
 
     Attributes
     ----------
@@ -143,10 +143,26 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
         Kernel of each Dense layer, ``coefs_[i]`` of shape (units_in, units_out).
     intercepts_ : list of ndarray
         Bias of each Dense layer.
+    loss_ : float
+        The training loss at the final weights, in the caller's units: the
+        ``sample_weight``-weighted mean over the training rows (without the
+        ``early_stopping`` hold-out) of the loss of ``predict``'s residuals,
+        averaged over targets, plus the ``alpha`` penalty as trained. Unlike
+        ``MLPRegressor.loss_`` (the last epoch's running loss, on half the
+        squared error), it belongs to the weights returned. The user guide's
+        "Loss curves" gives the units (Huber's ``delta`` reads as ``delta``
+        times the target's scale; a loss of your own stays on the
+        standardized problem).
     loss_curve_ : list of float
-        Training loss of each epoch, on the standardized problem.
+        Training loss of each epoch, in the caller's units (the user guide's
+        "Loss curves"): a mini-batch epoch's value is the mean of its
+        batches' losses as they trained, as in Keras; a full-batch fit's
+        value is the loss after the epoch's step, and the last one is
+        ``loss_``. Several targets of different scales keep their curves on
+        the standardized problem.
     validation_loss_curve_ : list of float or None
-        Validation loss of each epoch when ``early_stopping=True``.
+        Validation loss after each epoch when ``early_stopping=True``, in
+        the units of ``loss_curve_``.
     history_ : dict
         ``{"loss": [...]}`` (plus ``"val_loss"``), as Keras's ``History``.
     n_iter_ : int
@@ -371,11 +387,8 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         cap_tensorflow_threads()
-        out = np.empty((X.shape[0], self._n_outputs))
         with backend_scope():
-            for start in range(0, X.shape[0], BLOCK_ROWS):
-                block = X[start : start + BLOCK_ROWS]
-                out[start : start + BLOCK_ROWS] = np.asarray(self.model_(block, training=False), dtype=np.float64)
+            out = _models.predict(self.model_, X, self._n_outputs)
         return out.ravel() if self._y_1d else out
 
     def _dense_weights(self):

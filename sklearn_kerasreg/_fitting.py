@@ -21,7 +21,7 @@ from ._core import models as _models
 from ._core import network as _network
 from ._core.continuation import Architecture, TrainingState
 from ._core.data import draw_seeds, mean_one, split
-from ._core.diagnosis import diagnose, measure
+from ._core.diagnosis import curve_scale, diagnose, final_loss, loss_factors, measure
 from ._core.network import export, fit_network, start_rate
 from ._core.plan import make_plan
 from ._core.programs import train, train_pass
@@ -102,12 +102,12 @@ def fit(est, X, y, sample_weight, given_validation):
         if plan.certified and np.isfinite(gap) and not result.verified:
             # Measured once more, as the exported model predicts.
             gap = max(gap, verify(net))
-        return gap, export(net, whitening)
+        return gap, export(net, whitening), _models.as_loss(net.loss)
 
     epoch_hook = _epoch_hook(est, tasks, X, y, metadata, whitening, y_1d, Y.shape[1])
-    result, (gap, model), final = train(
+    result, (gap, model, loss_fn), final = train(
         plan, params, network, data, validation, seed=shuffle_seed, penalty=penalty,
-        check=check, verify=verify, epoch_hook=epoch_hook, finish=finish,
+        check=check, verify=verify, y_scale=whitening.y_scale, epoch_hook=epoch_hook, finish=finish,
     )
     diagnose(
         plan, result, whitening, gap, name=type(est).__name__, epochs=est.epochs,
@@ -117,8 +117,13 @@ def fit(est, X, y, sample_weight, given_validation):
         final, start_rate(recipe), whitening, architecture,
         full_batch=plan.batch_size >= X.shape[0], seed=shuffle_seed,
     )
-    curves = (result.loss, result.val_loss if est.early_stopping else None)
-    _commit(est, model, state, y_1d, curves, result.n_epochs, append=previous is not None)
+    reported = _reported(
+        loss_fn, model, (X, Y, sample_weight), whitening, penalty, final.weights,
+        (result.loss, result.val_loss if est.early_stopping else None), full_batch=state.full_batch,
+    )
+    if est.verbose:
+        print(f"loss at the final weights: {reported[0]:.6g}", flush=True)
+    _commit(est, model, state, y_1d, reported, result.n_epochs, append=previous is not None)
     tasks.call_on_fit_task_end(estimator=est, X=X, y=y, metadata=metadata, reconstruction_attributes={})
 
 
@@ -143,13 +148,37 @@ def _prepare(est, X, Y, sample_weight, plan, threads=1, moments=None):
     )
 
 
-def _commit(est, model, state, y_1d, curves, n_iter, *, append):
+def _reported(loss_fn, model, data, whitening, penalty, weights, curves, *, full_batch):
+    """What a call reports of its loss: ``(loss_, (loss curve, validation curve or None), scale)``.
+
+    ``data`` is the training ``(X, Y, sample_weight)`` in the caller's units,
+    ``curves`` the trainer's values in the training units. The curves come
+    in the caller's units when one factor converts them (``scale``, else
+    None: they stay in the training units); a full-batch fit's curve holds
+    the loss after each step, so that it ends at ``loss_`` (the user guide's
+    "Loss curves").
+    """
+    X, Y, sample_weight = data
+    predictions = _models.predict(model, X, Y.shape[1])
+    trained, in_callers = final_loss(loss_fn, predictions, Y, sample_weight, whitening, penalty, weights)
+    scale = curve_scale(loss_factors(loss_fn, whitening.y_scale))
+    loss, val_loss = curves
+    # A full-batch epoch measures its loss before its step: shifted by one, each value is the
+    # loss after its epoch's step, and the last one the loss at the weights returned.
+    loss = list(loss[1:]) + [trained] if full_batch and loss else list(loss)
+    if scale is not None:
+        loss = [v * scale for v in loss]
+        val_loss = None if val_loss is None else [v * scale for v in val_loss]
+    return (trained if in_callers is None else in_callers), (loss, val_loss), scale
+
+
+def _commit(est, model, state, y_1d, reported, n_iter, *, append):
     """Set the fitted state of ``est``, all computed before: a failed call changes nothing.
 
-    ``curves`` are the call's ``(loss, validation loss or None)``; ``append``
-    adds them to the curves of the calls before.
+    ``reported`` is the call's ``(loss_, curves, scale)`` (:func:`_reported`);
+    ``append`` adds its curves to those of the calls before.
     """
-    loss, val_loss = curves
+    final, (loss, val_loss), scale = reported
     if append:
         loss = est.loss_curve_ + loss
         if val_loss is not None:
@@ -158,6 +187,7 @@ def _commit(est, model, state, y_1d, curves, n_iter, *, append):
     est._y_1d, est._n_outputs = y_1d, state.architecture.n_outputs
     est.model_ = model
     est.loss_curve_, est.validation_loss_curve_ = list(loss), val_loss
+    est.loss_, est._loss_scale = final, scale
     est.history_ = {"loss": list(loss)}
     if val_loss is not None:
         est.history_["val_loss"] = list(val_loss)
@@ -223,13 +253,16 @@ def partial_fit(est, X, y, sample_weight, moments=None):
         Xs, Ys = whitening.inputs(X, dtype), whitening.targets(Y).astype(dtype)
         return Xs, Ys, mean_one(sample_weight).astype(dtype)
 
-    loss, model, final = train_pass(
+    loss, (model, loss_fn), final = train_pass(
         plan, params, network, data_for, width=(whitening.n_inputs, Y.shape[1]), seed=seed, epoch=passes,
-        penalty=penalty, finish=lambda net: export(net, whitening),
+        penalty=penalty, finish=lambda net: (export(net, whitening), _models.as_loss(net.loss)),
     )
     state = TrainingState(final, rate, whitening, architecture, full_batch, seed, passes + 1)
     n_iter = getattr(est, "n_iter_", 0) + 1 if previous is not None else 1
-    _commit(est, model, state, y_1d, ([loss], None), n_iter, append=previous is not None)
+    reported = _reported(
+        loss_fn, model, (X, Y, sample_weight), whitening, penalty, final.weights, ([loss], None), full_batch=False
+    )
+    _commit(est, model, state, y_1d, reported, n_iter, append=previous is not None)
     task.call_on_fit_task_end(estimator=est, X=X, y=y, metadata=metadata, reconstruction_attributes={})
 
 

@@ -52,8 +52,9 @@ def train_on_chunks(estimator, chunks, *, n_passes=5, target=None, tol=1e-4, ver
     target : str, default=None
         Name of the target column when chunks are DataFrames.
     tol : float, default=1e-4
-        Minimum decrease of a pass's mean (standardized) loss that counts as
-        progress.
+        Minimum decrease of a pass's mean loss, on the standardized problem
+        (``loss_curve_`` divided by the factor it was converted with), that
+        counts as progress.
     verbose : int, default=0
         Print one line per pass to stderr when positive.
 
@@ -101,9 +102,11 @@ def _passes(estimator, read, n_passes, tol, verbose):
         if rows == 0:
             raise ValueError("The chunks held no rows.")
         loss = total / rows
-        if loss > best - tol:
+        # tol is in the training units; the curve is in the caller's when it has a scale.
+        trained = loss / (estimator._loss_scale or 1.0)
+        if trained > best - tol:
             scale_learning_rate(estimator, 1 / LR_DROP_FACTOR)
-        best = min(best, loss)
+        best = min(best, trained)
         if verbose:
             print(
                 f"pass {pass_number + 1}/{n_passes}: {rows} rows, mean loss {loss:.6g}, "

@@ -437,7 +437,7 @@ def test_warm_start_continues_from_previous_weights(tutorial_data):
     # It starts where it stopped, at the certified optimum, so one epoch confirms it.
     assert reg.n_iter_ == 1
     assert len(reg.loss_curve_) == first_n + 1
-    assert reg.loss_curve_[first_n] <= first
+    assert reg.loss_curve_[first_n] == pytest.approx(first, rel=1e-12)
     np.testing.assert_allclose(reg.coef_, coef, rtol=1e-12)
     mlp = KerasLinearRegressor(hidden_layer_sizes=(4,), random_state=0, warm_start=True, epochs=5)
     with warnings.catch_warnings():
@@ -574,10 +574,14 @@ def test_verbose_1_is_a_keras_progress_bar_over_the_epochs(capsys):
         warnings.simplefilter("ignore", ConvergenceWarning)
         reg.fit(X, y)
     lines = [line for line in _shown(capsys.readouterr().out).splitlines() if line.strip()]
-    # The bar ends full, on the last epoch's loss, and says what its unit is.
-    assert lines[-1].startswith("40/40 ") and "/epoch" in lines[-1]
-    shown = float(lines[-1].split("loss: ")[1].split()[0])
-    assert shown == pytest.approx(reg.loss_curve_[-1], rel=5e-3)  # shown to 4 decimals or digits
+    # The bar ends full, on the last epoch's loss, and says what its unit is;
+    # then the loss after the last step (loss_), in the curve's units.
+    assert lines[-1] == f"loss at the final weights: {reg.loss_:.6g}"
+    assert lines[-2].startswith("40/40 ") and "/epoch" in lines[-2]
+    shown = float(lines[-2].split("loss: ")[1].split()[0])
+    # A full batch's epoch, as Keras shows it, is measured before its step:
+    # the loss after the step before (shown to 4 decimals or digits).
+    assert shown == pytest.approx(reg.loss_curve_[-2], rel=5e-3)
     assert not any(line.startswith("Epoch ") for line in lines)
 
 
@@ -585,8 +589,9 @@ def test_verbose_says_where_and_why_training_stopped(capsys):
     X, y = make_regression(n_samples=200, n_features=3, noise=1.0, random_state=0)
     reg = KerasLinearRegressor(verbose=1, random_state=0).fit(X, y)
     lines = [line.strip() for line in _shown(capsys.readouterr().out).splitlines() if line.strip()]
-    assert lines[-1] == f"Epoch {reg.n_iter_}: training stopped, converged."
-    assert lines[-2].startswith(f"{reg.n_iter_}/{reg.epochs} ")
+    assert lines[-1] == f"loss at the final weights: {reg.loss_:.6g}"
+    assert lines[-2] == f"Epoch {reg.n_iter_}: training stopped, converged."
+    assert lines[-3].startswith(f"{reg.n_iter_}/{reg.epochs} ")
 
 
 def test_verbose_2_prints_one_line_per_epoch_and_0_nothing(capsys):
@@ -597,7 +602,10 @@ def test_verbose_2_prints_one_line_per_epoch_and_0_nothing(capsys):
         reg.fit(X, y)
         lines = capsys.readouterr().out.splitlines()
         reg.set_params(verbose=0).fit(X, y)
-    assert lines == [f"Epoch {i + 1}/5 - loss: {loss:.6g}" for i, loss in enumerate(reg.loss_curve_)]
+    # Each full-batch epoch shows its loss before its step, the curve the loss after it.
+    assert lines[1:-1] == [f"Epoch {i + 2}/5 - loss: {loss:.6g}" for i, loss in enumerate(reg.loss_curve_[:-1])]
+    assert lines[0].startswith("Epoch 1/5 - loss: ") and len(lines) == 6
+    assert lines[-1] == f"loss at the final weights: {reg.loss_curve_[-1]:.6g}"
     assert capsys.readouterr().out == ""
 
 
@@ -615,20 +623,27 @@ def test_a_keras_callback_that_sets_the_learning_rate_takes_effect_from_the_next
         warnings.simplefilter("ignore", ConvergenceWarning)
         reg.fit(X, y)
     curve = reg.loss_curve_
-    # Epochs 0-2 train; from epoch 3 on the rate is zero, so each epoch's loss is the last one's.
-    assert curve[0] > curve[1] > curve[2] > curve[3]
-    assert curve[4:] == [curve[3]] * 4
+    # A full-batch curve holds the loss after each epoch's step. Epochs 0-2
+    # step; from epoch 3 on the rate is zero, so each epoch ends where epoch 2 did.
+    assert curve[0] > curve[1] > curve[2]
+    assert curve[3:] == [curve[2]] * 5
 
 
 def test_a_routed_loss_reduction_is_obeyed():
     X, y = make_regression(n_samples=200, n_features=3, noise=1.0, random_state=0)
 
+    import keras
+
     def first_loss(**params):
-        reg = KerasLinearRegressor(hidden_layer_sizes=(4,), epochs=1, random_state=0).set_params(**params)
+        seen = []
+        record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(logs["loss"]))
+        reg = KerasLinearRegressor(hidden_layer_sizes=(4,), epochs=1, random_state=0, callbacks=[record])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            return reg.fit(X, y).loss_curve_[0]
+            reg.set_params(**params).fit(X, y)
+        return seen[0]
 
-    # One batch of all 200 rows, measured before the first step: the same weights.
+    # One batch of all 200 rows, measured before the first step (callbacks see
+    # the training loss as Keras computes it): the same weights.
     # (rel=1e-6: on JAX, Keras's own losses average in float32.)
     assert first_loss(loss__reduction="sum") == pytest.approx(200 * first_loss(), rel=1e-6)

@@ -61,9 +61,17 @@ def test_loss_curve_draws_loss_per_epoch(reg):
     assert disp.validation_line_ is None
     assert disp.ax_.get_yscale() == "log"
     assert disp.ax_.get_xlabel() == "Epoch"
-    assert disp.ax_.get_ylabel() == "Loss (standardized units)"
+    assert disp.ax_.get_ylabel() == "Loss"  # in the caller's units
     assert _legend_texts(disp.ax_) == ["training loss"]
     assert disp.figure_ is disp.ax_.figure
+
+
+def test_loss_curve_standardized_view_divides_by_the_fits_scale(reg):
+    disp = LossCurveDisplay.from_estimator(reg, standardized=True)
+    # The single target's squared error scales with its variance (a population one).
+    np.testing.assert_allclose(disp.line_.get_ydata() * reg._training_state.whitening.y_scale[0] ** 2,
+                               reg.loss_curve_, rtol=1e-12)
+    assert disp.ax_.get_ylabel() == "Loss (standardized units)"
 
 
 def test_loss_curve_draws_validation_loss(reg_early_stopping):

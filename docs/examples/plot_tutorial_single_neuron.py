@@ -54,12 +54,20 @@ print(f"LinearRegression: slope {lr.coef_[0]:.6f}, intercept {lr.intercept_:.6f}
 print(f"relative difference of the slope: {abs(reg.coef_[0] - lr.coef_[0]) / abs(lr.coef_[0]):.1e}")
 
 # %%
-# The loss curve
-# --------------
-# The training loss of each epoch, on the standardized problem (see the user
-# guide). One epoch means one point: the loss of the zero start, from which
-# a single Newton step reached the optimum. The MLP of the second tutorial (a CSV
-# file) shows the familiar falling curve.
+# The loss
+# --------
+# The tutorial printed the mean squared error of each epoch, in ``y``'s units
+# squared. ``loss_curve_`` holds the same, one value per epoch: for a
+# full-batch fit, the loss after the epoch's step. Here one Newton step
+# reached the optimum, so the curve is one point, and it is ``loss_``, the
+# mean squared error of ``predict`` on the training data: the same as
+# ``LinearRegression``'s. The README's first command draws this point beside
+# the tutorial's own 200 epochs of Adam.
+from sklearn.metrics import mean_squared_error
+
+print(f"loss_curve_: {reg.loss_curve_}, loss_: {reg.loss_:.6f}")
+print(f"LinearRegression's mean squared error: {mean_squared_error(y, lr.predict(X)):.6f}")
+
 from sklearn_kerasreg import LossCurveDisplay
 
 LossCurveDisplay.from_estimator(reg)

@@ -9,8 +9,10 @@ its ``tol``.
 
 import warnings
 
+import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from .._fixes import huber_delta
 from .network import folded_weights
 from .whitening import MOMENTS_CONDITION, least_squares_gap, moments_gap
 
@@ -68,3 +70,85 @@ def diagnose(plan, result, whitening, gap, *, name, epochs, learning_rate_init, 
             "Raise epochs, or check the learning rate and the scaling of the data.",
             ConvergenceWarning,
         )
+
+
+#: The built-in losses by Keras class name: the power of the targets' scale
+#: that converts a loss on standardized targets into the caller's units.
+_SCALE_POWER = {"MeanSquaredError": 2, "Huber": 2, "MeanAbsoluteError": 1}
+
+
+def loss_factors(loss_fn, y_scale):
+    """Per target, the factor that takes ``loss_fn`` on the training problem into the caller's
+    units, for targets of scales ``y_scale`` (a ``Whitening``'s).
+
+    The squared error and Huber scale with the square of a target's scale,
+    the absolute error with the scale (Huber's ``delta`` then reads as
+    ``delta * y_scale`` in the caller's units). None for a loss of the
+    user's (or a built-in one of another reduction, or a Huber whose
+    ``delta`` cannot be read), whose scaling is unknown: its values stay in
+    the training units.
+    """
+    power = _SCALE_POWER.get(type(loss_fn).__name__)
+    known = power is not None and getattr(loss_fn, "reduction", None) == "sum_over_batch_size"
+    if type(loss_fn).__name__ == "Huber" and huber_delta(loss_fn) is None:
+        known = False
+    return np.asarray(y_scale, np.float64) ** power if known else None
+
+
+def curve_scale(factors):
+    """The one factor that converts a curve value (a mean over targets), or None.
+
+    A curve value averages the targets' losses, so it converts only when
+    every target has the same factor (one target, or ``standardize=False``).
+    """
+    if factors is None or np.any(factors != factors[0]):
+        return None
+    return float(factors[0])
+
+
+def final_loss(loss_fn, predictions, Y, sample_weight, whitening, penalty, weights):
+    """The training loss at the final weights: ``(in the training units, in the caller's)``.
+
+    ``predictions`` are the exported model's on the training inputs ``X``
+    (caller's units), ``weights`` the training network's (``trainable_variables``
+    order) and ``penalty`` its ``_core.engine.Penalty`` or None. The data term
+    is the ``sample_weight``-weighted mean of ``loss_fn`` over rows, averaged
+    over targets; the penalty is ``l2 * sum(kernel ** 2)`` as trained. In the
+    caller's units each target's term is multiplied by its
+    :func:`loss_factors` and the penalty by their mean; for a loss of the
+    user's the second value is None.
+    """
+    w = sample_weight / sample_weight.sum()
+    scaled = (Y - predictions) / whitening.y_scale
+    factors = loss_factors(loss_fn, whitening.y_scale)
+    if factors is None:
+        import keras
+
+        per_target = None
+        data = float(keras.ops.convert_to_numpy(
+            loss_fn(np.zeros_like(scaled), scaled, sample_weight=w * len(w))
+        ))
+    else:
+        per_target = w @ _elementwise(loss_fn, scaled)
+        data = float(per_target.mean())
+    paid = 0.0
+    if penalty is not None:
+        kernels = [np.asarray(v, np.float64) for v in weights if np.ndim(v) == 2]
+        if penalty.transform is not None:
+            kernels[0] = penalty.transform @ kernels[0]
+        paid = penalty.l2 * sum(float(np.sum(k**2)) for k in kernels)
+    if factors is None:
+        return data + paid, None
+    return data + paid, float((per_target * factors).mean() + paid * factors.mean())
+
+
+def _elementwise(loss_fn, residual):
+    """The built-in ``loss_fn`` of each residual, in float64 (Keras's formulas)."""
+    kind = type(loss_fn).__name__
+    if kind == "MeanSquaredError":
+        return residual**2
+    size = np.abs(residual)
+    if kind == "MeanAbsoluteError":
+        return size
+    delta = huber_delta(loss_fn)
+    return np.where(size <= delta, 0.5 * residual**2, delta * (size - 0.5 * delta))

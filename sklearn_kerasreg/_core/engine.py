@@ -270,7 +270,7 @@ class Trainer:
 
     def train(
         self, X, y, sample_weight=None, validation=None, *, epochs, seed=0,
-        start=None, penalty=None, callbacks=None, verbose=0, check=None, verify=None,
+        start=None, penalty=None, callbacks=None, verbose=0, check=None, verify=None, loss_scale=None,
     ):
         """Run up to ``epochs`` epochs on the data; return a :class:`TrainResult`.
 
@@ -314,6 +314,9 @@ class Trainer:
             They see the trainer's own network, so a trainer that serves
             other networks should not be given any.
         verbose : int
+        loss_scale : float or None
+            Multiplies the losses ``verbose`` shows: the caller's units, as in
+            ``loss_curve_``. Callbacks see the training units.
         """
         import keras
 
@@ -332,7 +335,7 @@ class Trainer:
         # Callbacks act between epochs, so they get one epoch per call.
         per_call = 1 if callbacks else max(1, STEPS_PER_CALL // self.n_batches)
         self.net.stop_training = False
-        progress = _Progress(epochs, verbose)
+        progress = _Progress(epochs, verbose, loss_scale)
         cb.on_train_begin()
         while not self._stopped(result, verify) and result.n_epochs < epochs:
             if callbacks:
@@ -380,11 +383,12 @@ class _Progress:
 
     1: one Keras progress bar over the epochs, updated in place, with the
     time per epoch and the last epoch's losses; a fit that stops early ends
-    the bar where it stopped. 2 and more: one line per epoch.
+    the bar where it stopped. 2 and more: one line per epoch. The losses are
+    multiplied by ``scale`` (the caller's units) when one is given.
     """
 
-    def __init__(self, epochs, verbose):
-        self.epochs, self.verbose = epochs, int(verbose)
+    def __init__(self, epochs, verbose, scale=None):
+        self.epochs, self.verbose, self.scale = epochs, int(verbose), scale
         self.bar, self.logs = None, {}
         if self.verbose == 1:
             import keras
@@ -393,6 +397,8 @@ class _Progress:
             self.bar = keras.utils.Progbar(epochs, stateful_metrics=["loss", "val_loss"], unit_name="epoch")
 
     def epoch_end(self, epoch, logs):
+        if self.scale is not None:
+            logs = {name: value * self.scale for name, value in logs.items()}
         self.logs = logs
         if self.bar is not None:
             self.bar.update(epoch + 1, list(logs.items()), finalize=False)

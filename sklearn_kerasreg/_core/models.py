@@ -286,3 +286,15 @@ def copy_variables(sources, targets):
         raise ValueError(f"Cannot copy {len(sources)} variables onto {len(targets)}.")
     for source, target in zip(sources, targets):
         target.assign(source)
+
+
+def predict(model, X, n_outputs):
+    """``model``'s predictions on ``X`` (float64, n_samples x n_outputs), called directly on
+    blocks of rows: ``model.predict()`` would cost a data pipeline per call."""
+    from .data import BLOCK_ROWS
+
+    out = np.empty((X.shape[0], n_outputs))
+    for start in range(0, X.shape[0], BLOCK_ROWS):
+        block = X[start : start + BLOCK_ROWS]
+        out[start : start + BLOCK_ROWS] = np.asarray(model(block, training=False), dtype=np.float64)
+    return out

@@ -26,6 +26,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from .diagnosis import curve_scale, loss_factors
 from .engine import Trainer
 
 #: Trainers kept, least recently used dropped first. A grid search with
@@ -118,7 +119,7 @@ def clear():
         _cache.clear()
 
 
-def train(plan, params, network, data, validation, *, seed, penalty, check, verify, epoch_hook=None, finish):
+def train(plan, params, network, data, validation, *, seed, penalty, check, verify, y_scale, epoch_hook=None, finish):
     """Train the call's ``network`` on ``data`` as ``plan`` says, on a shared trainer where one fits.
 
     ``params`` are the estimator's ``get_params()``; ``network`` is a
@@ -127,7 +128,8 @@ def train(plan, params, network, data, validation, *, seed, penalty, check, veri
     the final State)``. ``epoch_hook`` (the scikit-learn callbacks' Keras
     callback) only reads the weights of the network it is given, so unlike a
     user's callbacks it can run on a shared trainer. ``penalty`` is the
-    run's ``_core.engine.Penalty``, or None.
+    run's ``_core.engine.Penalty``, or None; ``y_scale`` the targets' scales,
+    which convert the losses ``verbose`` shows into the caller's units.
     """
     settings = dict(
         batch_size=plan.batch_size, shuffle=params["shuffle"], tol=plan.tol,
@@ -155,6 +157,7 @@ def train(plan, params, network, data, validation, *, seed, penalty, check, veri
         result = trainer.train(
             *data, validation, epochs=params["epochs"], seed=seed, start=network.start, penalty=penalty,
             callbacks=hooks, verbose=params["verbose"], check=check, verify=verify,
+            loss_scale=curve_scale(loss_factors(trainer.loss_fn, y_scale)),
         )
         finished = finish(trainer.net, result)
         state = trainer.state()

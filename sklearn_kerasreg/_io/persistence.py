@@ -250,6 +250,9 @@ def _fitted_state(estimator):
             else [float(v) for v in estimator.validation_loss_curve_]
         ),
         "n_iter_": int(estimator.n_iter_),
+        "loss_": float(estimator.loss_),
+        # What took the curves into the caller's units (None: they are in the training units).
+        "loss_scale": estimator._loss_scale,
     }
 
 
@@ -267,6 +270,9 @@ def _restore_fitted(estimator, model, fitted, dropped):
     if fitted["validation_loss_curve_"] is not None:
         estimator.history_["val_loss"] = list(fitted["validation_loss_curve_"])
     estimator.n_iter_ = fitted["n_iter_"]
+    # Format 1 kept neither: its curves are on the training problem.
+    estimator.loss_ = fitted.get("loss_", float("nan"))
+    estimator._loss_scale = fitted.get("loss_scale")
     if dropped:
         estimator._dropped_params = tuple(dropped)
 
@@ -277,8 +283,9 @@ def _loaded_state(path, version, estimator, model, fitted, data, fail):
     if version == 1:
         warnings.warn(
             f"{path} was saved in format 1, without the training state: warm starts and partial_fit "
-            "continue from the model's weights with a new optimizer (and mini-batch steps). Save it "
-            "again to keep the state from now on.",
+            "continue from the model's weights with a new optimizer (and mini-batch steps); its loss "
+            "curves are on the standardized problem, and its loss_ is NaN. Save it again to keep the "
+            "state from now on.",
             UserWarning,
         )
         try:

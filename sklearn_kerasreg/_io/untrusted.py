@@ -125,6 +125,11 @@ def check_fitted(fitted, fail):
         raise fail("'validation_loss_curve_' must be null or a list of numbers.")
     if not _is_int(fitted.get("n_iter_"), 0):
         raise fail("'n_iter_' must be a non-negative integer.")
+    if "loss_" in fitted and not _is_floats([fitted["loss_"]]):
+        raise fail("'loss_' must be a number.")
+    scale = fitted.get("loss_scale")
+    if scale is not None and not (_is_floats([scale]) and math.isfinite(scale) and scale > 0):
+        raise fail("'loss_scale' must be null or a positive number.")
     return fitted
 
 

@@ -26,8 +26,7 @@ class LossCurveDisplay:
     estimator_name : str, default=None
         Prefixed to the legend labels; None leaves them plain.
     standardized : bool, default=False
-        The losses are on standardized targets (as ``KerasLinearRegressor``'s
-        are with ``standardize=True``); the y label says so.
+        The losses are on standardized targets; the y label says so.
 
     Attributes
     ----------
@@ -61,7 +60,9 @@ class LossCurveDisplay:
     'log'
     """
 
-    def __init__(self, loss_curve, *, validation_loss_curve=None, estimator_name=None, standardized=False):
+    def __init__(
+        self, loss_curve, *, validation_loss_curve=None, estimator_name=None, standardized=False
+    ):
         self.loss_curve = loss_curve
         self.validation_loss_curve = validation_loss_curve
         self.estimator_name = estimator_name
@@ -122,8 +123,6 @@ class LossCurveDisplay:
             )[0]
         if log_scale:
             ax.set_yscale("log")
-        # Our estimator's loss_curve_ is on standardized targets; say so only
-        # when we know, since MLPRegressor's curve is in the targets' units.
         ylabel = "Loss (standardized units)" if self.standardized else "Loss"
         ax.set(xlabel="Epoch", ylabel=ylabel)
         _epoch_axis(ax, max(loss.size, 0 if val is None else val.size))
@@ -135,7 +134,8 @@ class LossCurveDisplay:
 
     @classmethod
     def from_estimator(
-        cls, estimator, *, ax=None, log_scale=True, name=None, line_kwargs=None, validation_line_kwargs=None
+        cls, estimator, *, ax=None, log_scale=True, name=None, standardized=False, line_kwargs=None,
+        validation_line_kwargs=None,
     ):
         """Plot the loss curves of a fitted estimator.
 
@@ -145,14 +145,17 @@ class LossCurveDisplay:
             A fitted estimator with a ``loss_curve_``, such as
             :class:`KerasLinearRegressor` (or scikit-learn's ``MLPRegressor``).
             Its ``validation_loss_curve_`` is drawn when it is not None.
-            :class:`KerasLinearRegressor` records the loss on the standardized
-            problem when ``standardize=True``, so the values are unitless.
         ax : matplotlib Axes, default=None
             Axes to draw on; None creates a new figure and axes.
         log_scale : bool, default=True
             Log scale for the loss axis; see :meth:`plot`.
         name : str, default=None
             Prefixed to the legend labels; None leaves them plain.
+        standardized : bool, default=False
+            Draw the losses of :class:`KerasLinearRegressor` on the problem it
+            trained, with standardized targets (the units its ``tol`` is in),
+            instead of the caller's units: the curves are divided by the
+            factor the last call converted them with.
         line_kwargs : dict, default=None
             Passed to ``ax.plot`` for the training curve.
         validation_line_kwargs : dict, default=None
@@ -174,11 +177,22 @@ class LossCurveDisplay:
                 f"{type(estimator).__name__} has no loss_curve_; LossCurveDisplay needs an "
                 "estimator trained epoch by epoch, such as KerasLinearRegressor."
             )
+        loss = np.asarray(estimator.loss_curve_, dtype=float)
+        val = getattr(estimator, "validation_loss_curve_", None)
+        val = None if val is None else np.asarray(val, dtype=float)
+        # KerasLinearRegressor's curves are in the caller's units when it could
+        # convert them (a scale), else on the training problem (None).
+        scale = getattr(estimator, "_loss_scale", 1.0)
+        trained_units = "_loss_scale" in vars(estimator) and (scale is None or standardized)
+        if standardized and "_loss_scale" not in vars(estimator):
+            raise ValueError(f"{type(estimator).__name__} does not say how its losses were scaled.")
+        if standardized and scale is not None:
+            loss, val = loss / scale, None if val is None else val / scale
         display = cls(
-            estimator.loss_curve_,
-            validation_loss_curve=getattr(estimator, "validation_loss_curve_", None),
+            loss,
+            validation_loss_curve=val,
             estimator_name=name,
-            standardized=bool(getattr(estimator, "standardize", False)),
+            standardized=bool(trained_units and getattr(estimator, "standardize", False)),
         )
         return display.plot(
             ax=ax, log_scale=log_scale, line_kwargs=line_kwargs, validation_line_kwargs=validation_line_kwargs
