@@ -92,7 +92,7 @@ def test_mini_batch_curve_is_the_running_mean_and_loss_is_at_the_final_weights()
 
 
 def test_validation_curve_and_loss_in_the_same_units():
-    X, y, w = _data(n=400)
+    X, y, _ = _data(n=400)
     reg = _fit(KerasLinearRegressor(hidden_layer_sizes=(6,), early_stopping=True, epochs=30, random_state=0),
                X, y)
     # The hold-out's loss is of the order of the training loss, in y's units
@@ -125,7 +125,7 @@ def test_partial_fit_reports_the_chunks_loss():
 
 
 def test_warm_fits_append_in_the_callers_units_and_loss_follows_the_current_alpha():
-    X, y, w = _data()
+    X, y, _ = _data()
     reg = KerasLinearRegressor(warm_start=True, random_state=0).fit(X, y)
     first = reg.loss_
     reg.set_params(alpha=50.0).fit(X, y)
@@ -137,7 +137,7 @@ def test_warm_fits_append_in_the_callers_units_and_loss_follows_the_current_alph
 
 
 def test_loss_survives_pickle_and_save(tmp_path):
-    X, y, w = _data()
+    X, y, _ = _data()
     reg = _fit(KerasLinearRegressor(hidden_layer_sizes=(4,), epochs=5, random_state=0), X, y)
     save_estimator(reg, tmp_path / "r.kreg")
     for twin in (pickle.loads(pickle.dumps(reg)), load_estimator(tmp_path / "r.kreg")):
