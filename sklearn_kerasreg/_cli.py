@@ -287,15 +287,16 @@ def _report_warnings(caught):
 
 #: The first tutorial's recipe, drawn beside the single neuron's curve.
 TUTORIAL_EPOCHS = 200
+TUTORIAL_RATE = 0.1
 
 
 def _draw_tutorial_recipe(ax, X, y, network):
     """Draw, on ``ax``, the first tutorial's own recipe fitted on ``X, y``, and both final losses.
 
-    The recipe is ``Dense(1)`` compiled with ``optimizer="adam"`` (Keras's
-    default rate, 0.001) and the mean squared error, fitted by
-    ``model.fit(X, y, epochs=200)``, batches of 32 in order (not shuffled,
-    so the picture is the same each run). Its curve is Keras's ``History``:
+    The recipe is the tutorial's: ``Dense(1)`` compiled with ``Adam(0.1)``
+    and the mean squared error, fitted by ``model.fit(X, y, epochs=200)``;
+    here the initial weights are seeded and the batches of 32 taken in order
+    (not shuffled), so the picture is the same each run. Its curve is Keras's ``History``:
     each epoch's mean batch loss, in y's units as the network's is.
     """
     import keras
@@ -305,14 +306,18 @@ def _draw_tutorial_recipe(ax, X, y, network):
     model = keras.Sequential(
         [keras.Input((X.shape[1],)), keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(seed=0))]
     )
-    model.compile(optimizer="adam", loss="mse")
+    model.compile(optimizer=keras.optimizers.Adam(TUTORIAL_RATE), loss="mse")
     history = model.fit(X, y, epochs=TUTORIAL_EPOCHS, shuffle=False, verbose=0).history["loss"]
     ax.plot(np.arange(1, len(history) + 1), history, color="tab:orange",
-            label=f"Keras recipe: Dense(1), Adam at Keras's default rate 0.001, {TUTORIAL_EPOCHS} epochs")
-    for value, color, who in ((network.loss_, "tab:blue", "network"), (history[-1], "tab:orange", "recipe")):
+            label=f"the tutorial's recipe: Dense(1), Adam({TUTORIAL_RATE}), {TUTORIAL_EPOCHS} epochs")
+    # The network's final loss is labelled below its line at the left, next
+    # to its point; the recipe's above its line at the right, where it ends.
+    marks = ((network.loss_, "tab:blue", "network", network.n_iter_, (6, -12), "left"),
+             (history[-1], "tab:orange", "recipe", len(history), (-4, 4), "right"))
+    for value, color, who, epoch, offset, side in marks:
         ax.axhline(value, color=color, linestyle=":", linewidth=1)
-        ax.annotate(f"{who}, final: {value:.4g}", (len(history), value), textcoords="offset points",
-                    xytext=(-4, 4), ha="right", color=color)
+        ax.annotate(f"{who}, final: {value:.4g}", (epoch, value), textcoords="offset points",
+                    xytext=offset, ha=side, color=color)
     ax.set_xlim(0.5, len(history) + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     steps = f"{network.n_iter_} Newton step" + ("s" if network.n_iter_ > 1 else "")

@@ -129,3 +129,29 @@ def test_out_without_matplotlib_still_prints_the_table(tmp_path, capsys, monkeyp
     assert "needs matplotlib" in err
     assert "Traceback" not in err
     assert list((tmp_path / "plots").iterdir()) == []
+
+
+def test_loss_plot_draws_the_tutorials_recipe_beside_the_network():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sklearn_kerasreg import KerasLinearRegressor, LossCurveDisplay, load_tutorial
+    from sklearn_kerasreg._cli import TUTORIAL_EPOCHS, _draw_tutorial_recipe
+
+    X, y = load_tutorial(return_X_y=True)
+    reg = KerasLinearRegressor(random_state=0).fit(X, y)
+    display = LossCurveDisplay.from_estimator(reg)
+    _draw_tutorial_recipe(display.ax_, X, y, reg)
+    network, recipe, network_final, recipe_final = display.ax_.get_lines()
+    # The network's one epoch ends at loss_, in y's units (the mean squared error of predict).
+    assert list(network.get_ydata()) == [reg.loss_] == [network_final.get_ydata()[0]]
+    assert reg.loss_ == pytest.approx(((y - reg.predict(X)) ** 2).mean(), rel=1e-12)
+    # The recipe's curve: one value per epoch, falling from far above to near the optimum.
+    history = recipe.get_ydata()
+    assert len(history) == TUTORIAL_EPOCHS and recipe_final.get_ydata()[0] == history[-1]
+    assert history[0] > 100 * reg.loss_ and reg.loss_ < history[-1] < 2 * reg.loss_
+    texts = [t.get_text() for t in display.ax_.texts]
+    assert texts == [f"network, final: {reg.loss_:.4g}", f"recipe, final: {history[-1]:.4g}"]
+    plt.close(display.figure_)
