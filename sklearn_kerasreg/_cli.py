@@ -186,7 +186,7 @@ def _compare(args):
     print(comparison.to_text(), flush=True)
     if args.out is not None:
         try:
-            written = write_plots(comparison, X, y, args.out)
+            written = write_plots(comparison, X, y, args.out, tutorial=args.data is None)
         except ImportError:
             print(f"{PROG}: note: --out needs matplotlib (pip install matplotlib); no plots written.",
                   file=sys.stderr)
@@ -296,7 +296,9 @@ def _draw_tutorial_recipe(ax, X, y, network):
     The recipe is the tutorial's: ``Dense(1)`` compiled with ``Adam(0.1)``
     and the mean squared error, fitted by ``model.fit(X, y, epochs=200)``;
     here the initial weights are seeded and the batches of 32 taken in order
-    (not shuffled), so the picture is the same each run. Its curve is Keras's ``History``:
+    (not shuffled), so the picture is the same each run. Both final losses
+    marked are at the final weights (the recipe's curve is Keras's running
+    mean of each epoch). Its curve is Keras's ``History``:
     each epoch's mean batch loss, in y's units as the network's is.
     """
     import keras
@@ -308,12 +310,13 @@ def _draw_tutorial_recipe(ax, X, y, network):
     )
     model.compile(optimizer=keras.optimizers.Adam(TUTORIAL_RATE), loss="mse")
     history = model.fit(X, y, epochs=TUTORIAL_EPOCHS, shuffle=False, verbose=0).history["loss"]
+    final = float(model.evaluate(X, y, verbose=0))
     ax.plot(np.arange(1, len(history) + 1), history, color="tab:orange",
             label=f"the tutorial's recipe: Dense(1), Adam({TUTORIAL_RATE}), {TUTORIAL_EPOCHS} epochs")
     # The network's final loss is labelled below its line at the left, next
     # to its point; the recipe's above its line at the right, where it ends.
     marks = ((network.loss_, "tab:blue", "network", network.n_iter_, (6, -12), "left"),
-             (history[-1], "tab:orange", "recipe", len(history), (-4, 4), "right"))
+             (final, "tab:orange", "recipe", len(history), (-4, 4), "right"))
     for value, color, who, epoch, offset, side in marks:
         ax.axhline(value, color=color, linestyle=":", linewidth=1)
         ax.annotate(f"{who}, final: {value:.4g}", (epoch, value), textcoords="offset points",
@@ -326,11 +329,13 @@ def _draw_tutorial_recipe(ax, X, y, network):
     ax.legend()
 
 
-def write_plots(comparison, X, y, out_dir):
+def write_plots(comparison, X, y, out_dir, tutorial=False):
     """Write the PNG plots of a comparison to ``out_dir``; return their paths.
 
-    The network's loss curve, for a single feature the data with both fitted
-    lines, and predicted against actual values for both models (full-data fits).
+    The network's loss curve (with ``tutorial``, the built-in data, and the
+    single neuron: beside the first tutorial's recipe), for a single feature
+    the data with both fitted lines, and predicted against actual values for
+    both models (full-data fits).
     Raises ``ImportError`` when matplotlib is missing.
     """
     import matplotlib
@@ -351,7 +356,7 @@ def write_plots(comparison, X, y, out_dir):
         written.append(path)
 
     display = LossCurveDisplay.from_estimator(network, name=type(network).__name__)
-    if not network.hidden_layer_sizes and network.model is None:
+    if tutorial and not network.hidden_layer_sizes and network.model is None:
         _draw_tutorial_recipe(display.ax_, X, y, network)
     save(display.figure_, "loss_curve.png")
     if X.shape[1] == 1:

@@ -148,18 +148,19 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
         ``sample_weight``-weighted mean over the training rows (without the
         ``early_stopping`` hold-out) of the loss of ``predict``'s residuals,
         averaged over targets, plus the ``alpha`` penalty as trained. Unlike
-        ``MLPRegressor.loss_`` (the last epoch's running loss, on half the
-        squared error), it belongs to the weights returned. The user guide's
-        "Loss curves" gives the units (Huber's ``delta`` reads as ``delta``
-        times the target's scale; a loss of your own stays on the
-        standardized problem).
+        ``MLPRegressor.loss_`` (with its sgd and adam solvers, the last
+        epoch's running loss, on half the squared error), it belongs to the
+        weights returned. The user guide's "Loss curves" gives the units
+        (Huber's ``delta`` reads as ``delta`` times the target's scale; a
+        loss of your own stays on the standardized problem).
     loss_curve_ : list of float
         Training loss of each epoch, in the caller's units (the user guide's
         "Loss curves"): a mini-batch epoch's value is the mean of its
         batches' losses as they trained, as in Keras; a full-batch fit's
-        value is the loss after the epoch's step, and the last one is
-        ``loss_``. Several targets of different scales keep their curves on
-        the standardized problem.
+        value is the loss after the epoch's step, and its last one is
+        ``loss_`` (with ``early_stopping``, at the best epoch's weights).
+        Several targets of different scales keep their curves on the
+        standardized problem. Warm fits and ``partial_fit`` append.
     validation_loss_curve_ : list of float or None
         Validation loss after each epoch when ``early_stopping=True``, in
         the units of ``loss_curve_``.

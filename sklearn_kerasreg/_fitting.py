@@ -122,7 +122,7 @@ def fit(est, X, y, sample_weight, given_validation):
         (result.loss, result.val_loss if est.early_stopping else None), full_batch=state.full_batch,
     )
     if est.verbose:
-        print(f"loss at the final weights: {reported[0]:.6g}", flush=True)
+        print(f"loss at the final weights (loss_): {reported[0]:.6g}", flush=True)
     _commit(est, model, state, y_1d, reported, result.n_epochs, append=previous is not None)
     tasks.call_on_fit_task_end(estimator=est, X=X, y=y, metadata=metadata, reconstruction_attributes={})
 
@@ -176,18 +176,24 @@ def _commit(est, model, state, y_1d, reported, n_iter, *, append):
     """Set the fitted state of ``est``, all computed before: a failed call changes nothing.
 
     ``reported`` is the call's ``(loss_, curves, scale)`` (:func:`_reported`);
-    ``append`` adds its curves to those of the calls before.
+    ``append`` adds its curves to those of the calls before. Each curve value
+    keeps the factor it was converted with (None: not converted), so that a
+    curve joining calls of other scales reads back on the standardized problem.
     """
     final, (loss, val_loss), scale = reported
+    scales = [scale] * len(loss)
+    val_scales = None if val_loss is None else [scale] * len(val_loss)
     if append:
-        loss = est.loss_curve_ + loss
+        loss, scales = est.loss_curve_ + loss, est._loss_curve_scales + scales
         if val_loss is not None:
             val_loss = (est.validation_loss_curve_ or []) + val_loss
+            val_scales = (est._validation_loss_curve_scales or []) + val_scales
     est._training_state = state
     est._y_1d, est._n_outputs = y_1d, state.architecture.n_outputs
     est.model_ = model
     est.loss_curve_, est.validation_loss_curve_ = list(loss), val_loss
-    est.loss_, est._loss_scale = final, scale
+    est.loss_ = final
+    est._loss_curve_scales, est._validation_loss_curve_scales = scales, val_scales
     est.history_ = {"loss": list(loss)}
     if val_loss is not None:
         est.history_["val_loss"] = list(val_loss)

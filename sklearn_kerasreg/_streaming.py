@@ -103,7 +103,7 @@ def _passes(estimator, read, n_passes, tol, verbose):
             raise ValueError("The chunks held no rows.")
         loss = total / rows
         # tol is in the training units; the curve is in the caller's when it has a scale.
-        trained = loss / (estimator._loss_scale or 1.0)
+        trained = loss / (estimator._loss_curve_scales[-1] or 1.0)
         if trained > best - tol:
             scale_learning_rate(estimator, 1 / LR_DROP_FACTOR)
         best = min(best, trained)

@@ -150,8 +150,25 @@ def test_loss_plot_draws_the_tutorials_recipe_beside_the_network():
     assert reg.loss_ == pytest.approx(((y - reg.predict(X)) ** 2).mean(), rel=1e-12)
     # The recipe's curve: one value per epoch, falling from far above to near the optimum.
     history = recipe.get_ydata()
-    assert len(history) == TUTORIAL_EPOCHS and recipe_final.get_ydata()[0] == history[-1]
-    assert history[0] > 100 * reg.loss_ and reg.loss_ < history[-1] < 2 * reg.loss_
+    # The recipe's final loss is at its final weights, near its last epoch's running mean.
+    final = recipe_final.get_ydata()[0]
+    assert len(history) == TUTORIAL_EPOCHS and final == pytest.approx(history[-1], rel=0.2)
+    assert history[0] > 100 * reg.loss_ and reg.loss_ < final < 2 * reg.loss_
     texts = [t.get_text() for t in display.ax_.texts]
-    assert texts == [f"network, final: {reg.loss_:.4g}", f"recipe, final: {history[-1]:.4g}"]
+    assert texts == [f"network, final: {reg.loss_:.4g}", f"recipe, final: {final:.4g}"]
     plt.close(display.figure_)
+
+
+def test_the_tutorials_recipe_is_drawn_only_for_the_builtin_data(tmp_path, monkeypatch):
+    # On a file of the user's, 200 epochs of model.fit could take hours: never drawn.
+    import sklearn_kerasreg._cli as cli
+    from sklearn_kerasreg import KerasLinearRegressor, compare_to_linear_regression, load_tutorial
+
+    calls = []
+    monkeypatch.setattr(cli, "_draw_tutorial_recipe", lambda *args: calls.append(args))
+    X, y = load_tutorial(return_X_y=True)
+    comparison = compare_to_linear_regression(KerasLinearRegressor(random_state=0), X, y, cv=2)
+    cli.write_plots(comparison, X, y, str(tmp_path), tutorial=False)
+    assert calls == []
+    cli.write_plots(comparison, X, y, str(tmp_path), tutorial=True)
+    assert len(calls) == 1

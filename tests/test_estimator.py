@@ -576,7 +576,7 @@ def test_verbose_1_is_a_keras_progress_bar_over_the_epochs(capsys):
     lines = [line for line in _shown(capsys.readouterr().out).splitlines() if line.strip()]
     # The bar ends full, on the last epoch's loss, and says what its unit is;
     # then the loss after the last step (loss_), in the curve's units.
-    assert lines[-1] == f"loss at the final weights: {reg.loss_:.6g}"
+    assert lines[-1] == f"loss at the final weights (loss_): {reg.loss_:.6g}"
     assert lines[-2].startswith("40/40 ") and "/epoch" in lines[-2]
     shown = float(lines[-2].split("loss: ")[1].split()[0])
     # A full batch's epoch, as Keras shows it, is measured before its step:
@@ -589,7 +589,7 @@ def test_verbose_says_where_and_why_training_stopped(capsys):
     X, y = make_regression(n_samples=200, n_features=3, noise=1.0, random_state=0)
     reg = KerasLinearRegressor(verbose=1, random_state=0).fit(X, y)
     lines = [line.strip() for line in _shown(capsys.readouterr().out).splitlines() if line.strip()]
-    assert lines[-1] == f"loss at the final weights: {reg.loss_:.6g}"
+    assert lines[-1] == f"loss at the final weights (loss_): {reg.loss_:.6g}"
     assert lines[-2] == f"Epoch {reg.n_iter_}: training stopped, converged."
     assert lines[-3].startswith(f"{reg.n_iter_}/{reg.epochs} ")
 
@@ -605,7 +605,7 @@ def test_verbose_2_prints_one_line_per_epoch_and_0_nothing(capsys):
     # Each full-batch epoch shows its loss before its step, the curve the loss after it.
     assert lines[1:-1] == [f"Epoch {i + 2}/5 - loss: {loss:.6g}" for i, loss in enumerate(reg.loss_curve_[:-1])]
     assert lines[0].startswith("Epoch 1/5 - loss: ") and len(lines) == 6
-    assert lines[-1] == f"loss at the final weights: {reg.loss_curve_[-1]:.6g}"
+    assert lines[-1] == f"loss at the final weights (loss_): {reg.loss_curve_[-1]:.6g}"
     assert capsys.readouterr().out == ""
 
 
@@ -648,3 +648,16 @@ def test_a_routed_loss_reduction_is_obeyed():
     # the training loss as Keras computes it): the same weights.
     # (rel=1e-6: on JAX, Keras's own losses average in float32.)
     assert first_loss(loss__reduction="sum") == pytest.approx(200 * first_loss(), rel=1e-6)
+
+
+def test_predict_of_a_quantized_linear_model_is_the_models_own():
+    # predict reads a linear model's weights into one NumPy product; a
+    # quantized kernel holds integers that only the layer's call scales.
+    X, y = make_regression(n_samples=100, n_features=3, noise=1.0, random_state=0)
+    reg = KerasLinearRegressor(random_state=0).fit(X, y + 1000)
+    if not hasattr(reg.model_, "quantize"):
+        pytest.skip("this Keras has no Model.quantize")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg.model_.quantize("int8")
+    np.testing.assert_allclose(reg.predict(X), np.asarray(reg.model_(X)).ravel(), rtol=1e-6)

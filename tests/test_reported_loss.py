@@ -108,7 +108,7 @@ def test_several_targets_of_different_scales():
     reg = KerasLinearRegressor(random_state=0).fit(X, Y, sample_weight=w)
     assert reg.loss_ == pytest.approx(_expected_loss(reg, X, Y, w, "squared_error"), rel=1e-9)
     # One value per epoch cannot carry two targets' factors: the curve stays standardized.
-    assert reg._loss_scale is None
+    assert reg._loss_curve_scales == [None] * len(reg.loss_curve_)
     assert reg.loss_curve_[-1] < 1 < reg.loss_
     assert LossCurveDisplay.from_estimator(reg).ax_.get_ylabel() == "Loss (standardized units)"
 
@@ -143,7 +143,7 @@ def test_loss_survives_pickle_and_save(tmp_path):
     for twin in (pickle.loads(pickle.dumps(reg)), load_estimator(tmp_path / "r.kreg")):
         assert twin.loss_ == reg.loss_ and twin.loss_curve_ == reg.loss_curve_
         standardized = LossCurveDisplay.from_estimator(twin, standardized=True).line_.get_ydata()
-        np.testing.assert_allclose(standardized * reg._loss_scale, reg.loss_curve_, rtol=1e-12)
+        np.testing.assert_allclose(standardized * reg._loss_curve_scales, reg.loss_curve_, rtol=1e-12)
 
 
 def test_standardized_view_needs_our_estimator():
@@ -152,3 +152,32 @@ def test_standardized_view_needs_our_estimator():
     LossCurveDisplay.from_estimator(mlp)
     with pytest.raises(ValueError, match="does not say how its losses were scaled"):
         LossCurveDisplay.from_estimator(mlp, standardized=True)
+
+
+def test_warm_fits_of_other_scales_read_back_on_the_standardized_problem():
+    # The certified neuron re-whitens for each warm fit's data: 10 * y has 100
+    # times the factor. Each value keeps its own, so the standardized view of
+    # the joined curve is right for both fits.
+    X, y, _ = _data()
+    reg = KerasLinearRegressor(warm_start=True, random_state=0).fit(X, y)
+    alone = LossCurveDisplay.from_estimator(reg, standardized=True).line_.get_ydata()[-1]
+    reg.fit(X, 10 * y)
+    joined = LossCurveDisplay.from_estimator(reg, standardized=True).line_.get_ydata()
+    assert joined[0] == pytest.approx(alone, rel=1e-12)
+    assert joined[-1] == pytest.approx(alone, rel=1e-6)  # the same problem, scaled
+    assert reg.loss_curve_[-1] == pytest.approx(100 * reg.loss_curve_[0], rel=1e-6)
+
+
+def test_a_warm_fit_that_changes_to_a_loss_of_unknown_scale_says_so():
+    import keras
+
+    X, y, _ = _data()
+    reg = _fit(KerasLinearRegressor(hidden_layer_sizes=(4,), warm_start=True, epochs=3, random_state=0), X, y)
+    reg.set_params(loss=keras.losses.LogCosh())
+    _fit(reg, X, y)
+    assert reg._loss_curve_scales[:3] != [None] * 3 and reg._loss_curve_scales[3:] == [None] * 3
+    assert "standardized where" in LossCurveDisplay.from_estimator(reg).ax_.get_ylabel()
+    # Standardized, the converted values are divided back; the others were never converted.
+    standardized = LossCurveDisplay.from_estimator(reg, standardized=True).line_.get_ydata()
+    np.testing.assert_allclose(standardized[3:], reg.loss_curve_[3:])
+    assert standardized[2] < 10 < reg.loss_curve_[2]

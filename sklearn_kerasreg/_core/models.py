@@ -299,7 +299,9 @@ def predict(model, X, n_outputs):
     from .data import BLOCK_ROWS
 
     layers = dense_layers(model)
-    linear = None if layers is None else effective_linear(layers, *stack_weights(layers))
+    # A quantized layer's kernel holds integers that only its own call scales.
+    plain = layers is not None and all(getattr(layer, "quantization_mode", None) is None for layer in layers)
+    linear = effective_linear(layers, *stack_weights(layers)) if plain else None
     if linear is not None:
         coef, intercept = linear
         return np.asarray(X, dtype=np.float64) @ coef + intercept

@@ -250,9 +250,14 @@ def _fitted_state(estimator):
             else [float(v) for v in estimator.validation_loss_curve_]
         ),
         "n_iter_": int(estimator.n_iter_),
-        "loss_": float(estimator.loss_),
-        # What took the curves into the caller's units (None: they are in the training units).
-        "loss_scale": estimator._loss_scale,
+        # JSON has no NaN: a format 1 file's unknown loss_ is saved as null.
+        "loss_": float(estimator.loss_) if np.isfinite(estimator.loss_) else None,
+        # What took each curve value into the caller's units (None: it is in the training units).
+        "loss_curve_scales": list(estimator._loss_curve_scales),
+        "validation_loss_curve_scales": (
+            None if estimator._validation_loss_curve_scales is None
+            else list(estimator._validation_loss_curve_scales)
+        ),
     }
 
 
@@ -271,8 +276,13 @@ def _restore_fitted(estimator, model, fitted, dropped):
         estimator.history_["val_loss"] = list(fitted["validation_loss_curve_"])
     estimator.n_iter_ = fitted["n_iter_"]
     # Format 1 kept neither: its curves are on the training problem.
-    estimator.loss_ = fitted.get("loss_", float("nan"))
-    estimator._loss_scale = fitted.get("loss_scale")
+    loss = fitted.get("loss_")
+    estimator.loss_ = float("nan") if loss is None else loss
+    estimator._loss_curve_scales = fitted.get("loss_curve_scales") or [None] * len(fitted["loss_curve_"])
+    val = fitted["validation_loss_curve_"]
+    estimator._validation_loss_curve_scales = fitted.get("validation_loss_curve_scales") or (
+        None if val is None else [None] * len(val)
+    )
     if dropped:
         estimator._dropped_params = tuple(dropped)
 

@@ -125,11 +125,16 @@ def check_fitted(fitted, fail):
         raise fail("'validation_loss_curve_' must be null or a list of numbers.")
     if not _is_int(fitted.get("n_iter_"), 0):
         raise fail("'n_iter_' must be a non-negative integer.")
-    if "loss_" in fitted and not _is_floats([fitted["loss_"]]):
-        raise fail("'loss_' must be a number.")
-    scale = fitted.get("loss_scale")
-    if scale is not None and not (_is_floats([scale]) and math.isfinite(scale) and scale > 0):
-        raise fail("'loss_scale' must be null or a positive number.")
+    if fitted.get("loss_") is not None and not _is_floats([fitted["loss_"]]):
+        raise fail("'loss_' must be null or a number.")
+    for name, curve in (("loss_curve_scales", "loss_curve_"), ("validation_loss_curve_scales", "validation_loss_curve_")):
+        scales = fitted.get(name)
+        if scales is not None and not (
+            isinstance(scales, list)
+            and len(scales) == len(fitted[curve] or ())
+            and all(s is None or (_is_floats([s]) and math.isfinite(s) and s > 0) for s in scales)
+        ):
+            raise fail(f"'{name}' must be null or a list of nulls and positive numbers, one per value of '{curve}'.")
     return fitted
 
 

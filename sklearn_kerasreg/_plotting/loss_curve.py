@@ -180,23 +180,29 @@ class LossCurveDisplay:
         loss = np.asarray(estimator.loss_curve_, dtype=float)
         val = getattr(estimator, "validation_loss_curve_", None)
         val = None if val is None else np.asarray(val, dtype=float)
-        # KerasLinearRegressor's curves are in the caller's units when it could
-        # convert them (a scale), else on the training problem (None).
-        scale = getattr(estimator, "_loss_scale", 1.0)
-        trained_units = "_loss_scale" in vars(estimator) and (scale is None or standardized)
-        if standardized and "_loss_scale" not in vars(estimator):
+        # KerasLinearRegressor keeps, for each value, the factor that took it
+        # into the caller's units (None: it stayed on the training problem).
+        scales = getattr(estimator, "_loss_curve_scales", None)
+        if scales is None and standardized:
             raise ValueError(f"{type(estimator).__name__} does not say how its losses were scaled.")
-        if standardized and scale is not None:
-            loss, val = loss / scale, None if val is None else val / scale
+        converted = scales is not None and all(v is not None for v in scales)
+        mixed = scales is not None and not converted and any(v is not None for v in scales)
+        if standardized:
+            loss = loss / _factors(scales)
+            if val is not None:
+                val = val / _factors(estimator._validation_loss_curve_scales)
+        on_training_problem = scales is not None and (standardized or not (converted or mixed))
         display = cls(
             loss,
             validation_loss_curve=val,
             estimator_name=name,
-            standardized=bool(trained_units and getattr(estimator, "standardize", False)),
+            standardized=bool(on_training_problem and getattr(estimator, "standardize", False)),
         )
-        return display.plot(
-            ax=ax, log_scale=log_scale, line_kwargs=line_kwargs, validation_line_kwargs=validation_line_kwargs
-        )
+        display.plot(ax=ax, log_scale=log_scale, line_kwargs=line_kwargs, validation_line_kwargs=validation_line_kwargs)
+        if mixed and not standardized:
+            # Warm fits changed the loss between one the estimator converts and one it cannot.
+            display.ax_.set_ylabel("Loss (your units; standardized where a fit's loss has no known factor)")
+        return display
 
 
 def _epoch_axis(ax, n_epochs):
@@ -208,3 +214,8 @@ def _epoch_axis(ax, n_epochs):
         ax.set_xlim(0.5, n_epochs + 0.5)
     else:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _factors(scales):
+    """The curve values' factors as an array, 1 where a value was not converted."""
+    return np.array([1.0 if v is None else v for v in scales], dtype=float)
