@@ -94,7 +94,7 @@ def fit(est, X, y, sample_weight, given_validation):
     if plan.certified:
         check = functools.partial(certificate, whitening)
         verify = functools.partial(
-            measure, X, Y, sample_weight, whitening, moments, est.fit_intercept, est.alpha, threads
+            measure, X, Y, sample_weight, whitening, moments, est.fit_intercept, est.alpha, threads, plan.tol
         )
 
     def finish(net, result):

@@ -17,17 +17,18 @@ from .network import folded_weights
 from .whitening import MOMENTS_CONDITION, least_squares_gap, moments_gap
 
 
-def measure(X, Y, sample_weight, whitening, moments, fit_intercept, alpha, threads, net):
+def measure(X, Y, sample_weight, whitening, moments, fit_intercept, alpha, threads, tol, net):
     """Relative distance of ``net``, folded as the exported model is, from the least-squares optimum.
 
     Read off ``moments`` (those of ``X, Y``, or None) when the design is
-    well-conditioned enough for them to tell it; else measured on ``X``.
+    well-conditioned enough for them to tell it; else measured on ``X``,
+    precisely where the reading is near ``tol``.
     """
     (kernel,), (bias,) = folded_weights(net, whitening)
     intercept, l2 = bias if fit_intercept else None, alpha / sample_weight.sum()
     if moments is not None and whitening.condition <= MOMENTS_CONDITION:
         return moments_gap(moments, kernel, intercept, whitening, l2)
-    return least_squares_gap(X, Y, sample_weight, kernel, intercept, whitening, l2, threads)
+    return least_squares_gap(X, Y, sample_weight, kernel, intercept, whitening, l2, threads, tol)
 
 
 def diagnose(plan, result, whitening, gap, *, name, epochs, learning_rate_init, lr0):

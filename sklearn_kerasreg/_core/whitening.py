@@ -52,6 +52,9 @@ MAX_WHITENED_FEATURES = 2000
 #: of its Gram matrix's), a fit's distance from the optimum is read off the
 #: second moments (:func:`moments_gap`) instead of a pass over the data.
 MOMENTS_CONDITION = 1e3
+#: A float64 reading of :func:`least_squares_gap` above ``tol`` divided by this
+#: is taken again in long double: float64 has been seen to read 14 times low.
+LONG_DOUBLE_MARGIN = 100.0
 #: Rows per block of the TSQR pass.
 QR_BLOCK_ROWS = 4 * CACHE_ROWS
 #: A coefficient whose standardized size is below this fraction of the
@@ -323,7 +326,7 @@ def relative_gap(standardized, step, unit, intercept, intercept_step, y_scale):
     return worst
 
 
-def least_squares_gap(X, Y, sample_weight, coef, intercept, whitening, l2, threads=1):
+def least_squares_gap(X, Y, sample_weight, coef, intercept, whitening, l2, threads=1, tol=0.0):
     """How far ``coef`` (p x k) and ``intercept`` (k) are from the least-squares optimum (NumPy).
 
     The relative Newton step (:func:`relative_gap`) of the model as it
@@ -332,27 +335,38 @@ def least_squares_gap(X, Y, sample_weight, coef, intercept, whitening, l2, threa
     ``transform @ transform.T``, is the Newton step in the caller's units.
     Measured on the raw data, it sees what rounding in the whitening leaves:
     on NIST's Wampler5 a certificate on the whitened inputs read 1e-8 while
-    the coefficients were 7e-7 away. The residual and the gradient are
-    summed in ``numpy.longdouble``: in float64 their rounding is of the size
-    of the error they measure there (over nine row orders of Wampler5 the
+    the coefficients were 7e-7 away.
+
+    Summed in float64, the residual and the gradient round by about the size
+    of the error they measure there: over nine row orders of Wampler5 the
     reading was 14 times below the true distance to 30 times above it, and
-    which row order fell short depended on the BLAS); with the 64-bit
-    mantissa of x86-64's long double it read within 3% on every order.
-    Where ``longdouble`` is no wider than float64 (Windows, ARM macOS) the
-    float64 reading stands. One pass over ``X`` in blocks that stay in
-    cache, split between ``threads``. ``intercept`` is None without one.
+    which order fell short depended on the BLAS. So a float64 reading within
+    ``LONG_DOUBLE_MARGIN`` of ``tol`` (where the number decides convergence
+    or is reported) is taken again in ``numpy.longdouble``: with the 64-bit
+    mantissa of x86-64's long double it read within 3% on every order, at
+    about four times the cost of a float64 pass. Where ``longdouble`` is no
+    wider than float64 (Windows, ARM macOS) the float64 reading stands.
+    Passes over ``X`` in blocks that stay in cache, split between
+    ``threads``. ``intercept`` is None without one.
     """
-    wide = np.longdouble
-    w = sample_weight.astype(wide) / sample_weight.sum(dtype=wide)
-    x_mean, x_scale, _, y_scale = (part.astype(wide) for part in whitening.scaling)
-    coef_wide = coef.astype(wide)
-    offset = wide(0.0) if intercept is None else intercept.astype(wide)
+    gap = _gap_summed_in(np.float64, X, Y, sample_weight, coef, intercept, whitening, l2, threads)
+    if gap * LONG_DOUBLE_MARGIN > tol and np.finfo(np.longdouble).eps < np.finfo(np.float64).eps:
+        gap = _gap_summed_in(np.longdouble, X, Y, sample_weight, coef, intercept, whitening, l2, threads)
+    return gap
+
+
+def _gap_summed_in(dtype, X, Y, sample_weight, coef, intercept, whitening, l2, threads):
+    """:func:`least_squares_gap` with the residual and gradient summed in ``dtype``."""
+    w = sample_weight.astype(dtype) / sample_weight.sum(dtype=dtype)
+    x_mean, x_scale, _, y_scale = (part.astype(dtype) for part in whitening.scaling)
+    coef_wide = coef.astype(dtype)
+    offset = dtype(0.0) if intercept is None else intercept.astype(dtype)
 
     def span(first, last):
-        grad, total = np.zeros(coef.shape, wide), np.zeros(coef.shape[1], wide)
+        grad, total = np.zeros(coef.shape, dtype), np.zeros(coef.shape[1], dtype)
         for start in range(first, last, CACHE_ROWS):
             stop = min(start + CACHE_ROWS, last)
-            block = X[start:stop].astype(wide)
+            block = X[start:stop].astype(dtype, copy=False)
             residual = (block @ coef_wide + offset - Y[start:stop]) * (w[start:stop, None] / y_scale)
             grad += ((block - x_mean) / x_scale).T @ residual
             total += residual.sum(axis=0)
