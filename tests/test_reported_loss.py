@@ -181,3 +181,22 @@ def test_a_warm_fit_that_changes_to_a_loss_of_unknown_scale_says_so():
     standardized = LossCurveDisplay.from_estimator(reg, standardized=True).line_.get_ydata()
     np.testing.assert_allclose(standardized[3:], reg.loss_curve_[3:])
     assert standardized[2] < 10 < reg.loss_curve_[2]
+
+
+def test_a_loss_of_the_users_is_evaluated_on_what_training_showed_it():
+    # An asymmetric loss: under-prediction costs 9 times over-prediction. It
+    # must see standardized targets and outputs, not a residual of either sign.
+    import keras
+
+    def pinball(y_true, y_pred):
+        error = y_true - y_pred
+        return keras.ops.mean(keras.ops.maximum(0.9 * error, -0.1 * error), axis=-1)
+
+    X, y, _ = _data()
+    reg = _fit(KerasLinearRegressor(loss=pinball, hidden_layer_sizes=(4,), epochs=30, random_state=0), X, y)
+    assert reg._loss_curve_scales == [None] * reg.n_iter_  # no known factor: the training units
+    mean, scale = y.mean(), y.std()
+    error = (y - mean) / scale - (reg.predict(X) - mean) / scale
+    expected = np.mean(np.maximum(0.9 * error, -0.1 * error))
+    assert reg.loss_ == pytest.approx(expected, rel=1e-5)  # the loss's own float32
+    assert reg.loss_curve_[-1] == reg.loss_

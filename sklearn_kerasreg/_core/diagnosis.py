@@ -120,17 +120,17 @@ def final_loss(loss_fn, predictions, Y, sample_weight, whitening, penalty, weigh
     user's the second value is None.
     """
     w = sample_weight / sample_weight.sum()
-    scaled = (Y - predictions) / whitening.y_scale
     factors = loss_factors(loss_fn, whitening.y_scale)
     if factors is None:
         import keras
 
+        # A loss of the user's sees what training showed it (it need not be a
+        # function of the residual alone): standardized targets and outputs.
         per_target = None
-        data = float(keras.ops.convert_to_numpy(
-            loss_fn(np.zeros_like(scaled), scaled, sample_weight=w * len(w))
-        ))
+        trained = loss_fn(whitening.targets(Y), whitening.targets(predictions), sample_weight=w * len(w))
+        data = float(keras.ops.convert_to_numpy(trained))
     else:
-        per_target = w @ _elementwise(loss_fn, scaled)
+        per_target = w @ _elementwise(loss_fn, (Y - predictions) / whitening.y_scale)
         data = float(per_target.mean())
     paid = 0.0
     if penalty is not None:
