@@ -55,8 +55,8 @@ X, y = data[["x"]], data["y"]
 #
 # What cannot be written as a parameter is the tutorial's random draw of
 # initial weights and shuffles; ``random_state=0`` makes this run repeatable.
-# The estimator warns that the loss was still moving after 500 epochs, as it
-# was in the tutorial.
+# The estimator warns that the loss was still moving after 500 epochs (as the
+# tutorial's loss was; Keras does not warn). The fit:
 import warnings
 
 from sklearn.exceptions import ConvergenceWarning

@@ -57,8 +57,9 @@ print(f"relative difference of the slope: {abs(reg.coef_[0] - lr.coef_[0]) / abs
 # The loss
 # --------
 # The tutorial printed the mean squared error of each epoch, in ``y``'s units
-# squared. ``loss_curve_`` holds the same, one value per epoch: for a
-# full-batch fit, the loss after the epoch's step. Here one Newton step
+# squared. ``loss_curve_`` holds the same quantity in the same units, one
+# value per epoch: for a full-batch fit, the loss after the epoch's step (the
+# tutorial's Keras printed each epoch's mean over its batches of 32). Here one Newton step
 # reached the optimum, so the curve is one point, and it is ``loss_``, the
 # mean squared error of ``predict`` on the training data: the same as
 # ``LinearRegression``'s. The README's first command draws this point beside

@@ -153,9 +153,10 @@ class LossCurveDisplay:
             Prefixed to the legend labels; None leaves them plain.
         standardized : bool, default=False
             Draw the losses of :class:`KerasLinearRegressor` on the problem it
-            trained, with standardized targets (the units its ``tol`` is in),
-            instead of the caller's units: the curves are divided by the
-            factor the last call converted them with.
+            trained, with standardized targets (the units of a loss-based
+            ``tol``), instead of the caller's units: each value is divided by
+            the factor it was converted with. Raises ``ValueError`` for an
+            estimator that does not record its factors (``MLPRegressor``).
         line_kwargs : dict, default=None
             Passed to ``ax.plot`` for the training curve.
         validation_line_kwargs : dict, default=None
