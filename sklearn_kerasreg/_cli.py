@@ -329,6 +329,17 @@ def _draw_tutorial_recipe(ax, X, y, network):
     ax.legend()
 
 
+def loss_figure(network, X, y, *, tutorial=False):
+    """The figure of ``loss_curve.png``: the network's loss curve and, for the single neuron
+    on the built-in data (``tutorial``), the first tutorial's recipe beside it."""
+    from ._plotting import LossCurveDisplay
+
+    display = LossCurveDisplay.from_estimator(network, name=type(network).__name__)
+    if tutorial and not network.hidden_layer_sizes and network.model is None:
+        _draw_tutorial_recipe(display.ax_, X, y, network)
+    return display.figure_
+
+
 def write_plots(comparison, X, y, out_dir, tutorial=False):
     """Write the PNG plots of a comparison to ``out_dir``; return their paths.
 
@@ -344,7 +355,7 @@ def write_plots(comparison, X, y, out_dir, tutorial=False):
     import matplotlib.pyplot as plt
     from sklearn.metrics import PredictionErrorDisplay
 
-    from ._plotting import LossCurveDisplay, RegressionLineDisplay
+    from ._plotting import RegressionLineDisplay
 
     network, reference = comparison.estimator_, comparison.linear_regression_
     written = []
@@ -355,10 +366,7 @@ def write_plots(comparison, X, y, out_dir, tutorial=False):
         plt.close(figure)
         written.append(path)
 
-    display = LossCurveDisplay.from_estimator(network, name=type(network).__name__)
-    if tutorial and not network.hidden_layer_sizes and network.model is None:
-        _draw_tutorial_recipe(display.ax_, X, y, network)
-    save(display.figure_, "loss_curve.png")
+    save(loss_figure(network, X, y, tutorial=tutorial), "loss_curve.png")
     if X.shape[1] == 1:
         # The display draws LinearRegression's line itself, next to the network's.
         display = RegressionLineDisplay.from_estimator(network, X, y, reference=reference)

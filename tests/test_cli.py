@@ -137,38 +137,44 @@ def test_loss_plot_draws_the_tutorials_recipe_beside_the_network():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sklearn_kerasreg import KerasLinearRegressor, LossCurveDisplay, load_tutorial
-    from sklearn_kerasreg._cli import TUTORIAL_EPOCHS, _draw_tutorial_recipe
+    from sklearn_kerasreg import KerasLinearRegressor, load_tutorial
+    from sklearn_kerasreg._cli import TUTORIAL_EPOCHS, loss_figure
 
     X, y = load_tutorial(return_X_y=True)
     reg = KerasLinearRegressor(random_state=0).fit(X, y)
-    display = LossCurveDisplay.from_estimator(reg)
-    _draw_tutorial_recipe(display.ax_, X, y, reg)
-    network, recipe, network_final, recipe_final = display.ax_.get_lines()
+    ax = loss_figure(reg, X, y, tutorial=True).axes[0]
+    network, recipe, network_final, recipe_final = ax.get_lines()
     # The network's one epoch ends at loss_, in y's units (the mean squared error of predict).
     assert list(network.get_ydata()) == [reg.loss_] == [network_final.get_ydata()[0]]
     assert reg.loss_ == pytest.approx(((y - reg.predict(X)) ** 2).mean(), rel=1e-12)
-    # The recipe's curve: one value per epoch, falling from far above to near the optimum.
-    history = recipe.get_ydata()
-    # The recipe's final loss is at its final weights, near its last epoch's running mean.
-    final = recipe_final.get_ydata()[0]
+    # The recipe's curve: one value per epoch, falling from far above to near the optimum;
+    # its final loss is at its final weights, near its last epoch's running mean.
+    history, final = recipe.get_ydata(), recipe_final.get_ydata()[0]
     assert len(history) == TUTORIAL_EPOCHS and final == pytest.approx(history[-1], rel=0.2)
     assert history[0] > 100 * reg.loss_ and reg.loss_ < final < 2 * reg.loss_
-    texts = [t.get_text() for t in display.ax_.texts]
+    texts = [t.get_text() for t in ax.texts]
     assert texts == [f"network, final: {reg.loss_:.4g}", f"recipe, final: {final:.4g}"]
-    plt.close(display.figure_)
+    plt.close(ax.figure)
 
 
-def test_the_tutorials_recipe_is_drawn_only_for_the_builtin_data(tmp_path, monkeypatch):
+def test_the_tutorials_recipe_is_drawn_only_for_the_builtin_data():
     # On a file of the user's, 200 epochs of model.fit could take hours: never drawn.
-    import sklearn_kerasreg._cli as cli
-    from sklearn_kerasreg import KerasLinearRegressor, compare_to_linear_regression, load_tutorial
+    import matplotlib
 
-    calls = []
-    monkeypatch.setattr(cli, "_draw_tutorial_recipe", lambda *args: calls.append(args))
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sklearn_kerasreg import KerasLinearRegressor, load_tutorial
+    from sklearn_kerasreg._cli import loss_figure
+
     X, y = load_tutorial(return_X_y=True)
-    comparison = compare_to_linear_regression(KerasLinearRegressor(random_state=0), X, y, cv=2)
-    cli.write_plots(comparison, X, y, str(tmp_path), tutorial=False)
-    assert calls == []
-    cli.write_plots(comparison, X, y, str(tmp_path), tutorial=True)
-    assert len(calls) == 1
+    reg = KerasLinearRegressor(random_state=0).fit(X, y)
+    figure = loss_figure(reg, X, y, tutorial=False)
+    assert len(figure.axes[0].get_lines()) == 1 and not figure.axes[0].texts
+    plt.close(figure)
+    mlp = KerasLinearRegressor(hidden_layer_sizes=(3,), epochs=5, random_state=0)
+    with pytest.warns(Warning):
+        mlp.fit(X, y)
+    figure = loss_figure(mlp, X, y, tutorial=True)  # the recipe is the single neuron's
+    assert len(figure.axes[0].get_lines()) == 1
+    plt.close(figure)

@@ -108,7 +108,8 @@ def test_several_targets_of_different_scales():
     reg = KerasLinearRegressor(random_state=0).fit(X, Y, sample_weight=w)
     assert reg.loss_ == pytest.approx(_expected_loss(reg, X, Y, w, "squared_error"), rel=1e-9)
     # One value per epoch cannot carry two targets' factors: the curve stays standardized.
-    assert reg._loss_curve_scales == [None] * len(reg.loss_curve_)
+    standardized = LossCurveDisplay.from_estimator(reg, standardized=True).line_.get_ydata()
+    np.testing.assert_array_equal(standardized, reg.loss_curve_)
     assert reg.loss_curve_[-1] < 1 < reg.loss_
     assert LossCurveDisplay.from_estimator(reg).ax_.get_ylabel() == "Loss (standardized units)"
 
@@ -143,7 +144,9 @@ def test_loss_survives_pickle_and_save(tmp_path):
     for twin in (pickle.loads(pickle.dumps(reg)), load_estimator(tmp_path / "r.kreg")):
         assert twin.loss_ == reg.loss_ and twin.loss_curve_ == reg.loss_curve_
         standardized = LossCurveDisplay.from_estimator(twin, standardized=True).line_.get_ydata()
-        np.testing.assert_allclose(standardized * reg._loss_curve_scales, reg.loss_curve_, rtol=1e-12)
+        original = LossCurveDisplay.from_estimator(reg, standardized=True).line_.get_ydata()
+        np.testing.assert_array_equal(standardized, original)
+        assert reg.loss_curve_[-1] / original[-1] == pytest.approx(y.var(), rel=1e-12)
 
 
 def test_standardized_view_needs_our_estimator():
@@ -175,7 +178,6 @@ def test_a_warm_fit_that_changes_to_a_loss_of_unknown_scale_says_so():
     reg = _fit(KerasLinearRegressor(hidden_layer_sizes=(4,), warm_start=True, epochs=3, random_state=0), X, y)
     reg.set_params(loss=keras.losses.LogCosh())
     _fit(reg, X, y)
-    assert reg._loss_curve_scales[:3] != [None] * 3 and reg._loss_curve_scales[3:] == [None] * 3
     assert "standardized where" in LossCurveDisplay.from_estimator(reg).ax_.get_ylabel()
     # Standardized, the converted values are divided back; the others were never converted.
     standardized = LossCurveDisplay.from_estimator(reg, standardized=True).line_.get_ydata()
@@ -194,7 +196,9 @@ def test_a_loss_of_the_users_is_evaluated_on_what_training_showed_it():
 
     X, y, _ = _data()
     reg = _fit(KerasLinearRegressor(loss=pinball, hidden_layer_sizes=(4,), epochs=30, random_state=0), X, y)
-    assert reg._loss_curve_scales == [None] * reg.n_iter_  # no known factor: the training units
+    # No known factor: the curve stays in the training units, which the standardized view keeps.
+    standardized = LossCurveDisplay.from_estimator(reg, standardized=True).line_.get_ydata()
+    np.testing.assert_array_equal(standardized, reg.loss_curve_)
     mean, scale = y.mean(), y.std()
     error = (y - mean) / scale - (reg.predict(X) - mean) / scale
     expected = np.mean(np.maximum(0.9 * error, -0.1 * error))
