@@ -296,18 +296,16 @@ def _draw_tutorial_recipe(ax, X, y, network):
     The recipe is the tutorial's: ``Dense(1)`` compiled with ``Adam(0.1)``
     and the mean squared error, fitted by ``model.fit(X, y, epochs=200)``;
     here the initial weights are seeded and the batches of 32 taken in order
-    (not shuffled), so the picture is the same each run. Both final losses
-    marked are at the final weights (the recipe's curve is Keras's running
-    mean of each epoch). Its curve is Keras's ``History``:
-    each epoch's mean batch loss, in y's units as the network's is.
+    (not shuffled), so the picture is the same each run. Its curve is Keras's
+    ``History`` (each epoch's mean batch loss, in y's units as the network's
+    is); both final losses marked are at the final weights.
     """
     import keras
     import numpy as np
     from matplotlib.ticker import MaxNLocator
 
-    model = keras.Sequential(
-        [keras.Input((X.shape[1],)), keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(seed=0))]
-    )
+    seeded = keras.initializers.GlorotUniform(seed=0)
+    model = keras.Sequential([keras.Input((X.shape[1],)), keras.layers.Dense(1, kernel_initializer=seeded)])
     model.compile(optimizer=keras.optimizers.Adam(TUTORIAL_RATE), loss="mse")
     history = model.fit(X, y, epochs=TUTORIAL_EPOCHS, shuffle=False, verbose=0).history["loss"]
     final = float(model.evaluate(X, y, verbose=0))

@@ -160,8 +160,11 @@ def _reported(loss_fn, model, data, whitening, penalty, weights, curves, *, full
     """
     X, Y, sample_weight = data
     predictions = _models.predict(model, X, Y.shape[1])
-    trained, in_callers = final_loss(loss_fn, predictions, Y, sample_weight, whitening, penalty, weights)
-    scale = curve_scale(loss_factors(loss_fn, whitening.y_scale))
+    factors = loss_factors(loss_fn, whitening.y_scale)
+    trained, in_callers = final_loss(
+        loss_fn, factors, predictions, Y, sample_weight, whitening, penalty, weights
+    )
+    scale = curve_scale(factors)
     loss, val_loss = curves
     # A full-batch epoch measures its loss before its step: shifted by one, each value is the
     # loss after its epoch's step, and the last one the loss at the weights returned.
@@ -266,7 +269,8 @@ def partial_fit(est, X, y, sample_weight, moments=None):
     state = TrainingState(final, rate, whitening, architecture, full_batch, seed, passes + 1)
     n_iter = getattr(est, "n_iter_", 0) + 1 if previous is not None else 1
     reported = _reported(
-        loss_fn, model, (X, Y, sample_weight), whitening, penalty, final.weights, ([loss], None), full_batch=False
+        loss_fn, model, (X, Y, sample_weight), whitening, penalty, final.weights, ([loss], None),
+        full_batch=False,
     )
     _commit(est, model, state, y_1d, reported, n_iter, append=previous is not None)
     task.call_on_fit_task_end(estimator=est, X=X, y=y, metadata=metadata, reconstruction_attributes={})

@@ -107,9 +107,10 @@ def curve_scale(factors):
     return float(factors[0])
 
 
-def final_loss(loss_fn, predictions, Y, sample_weight, whitening, penalty, weights):
+def final_loss(loss_fn, factors, predictions, Y, sample_weight, whitening, penalty, weights):
     """The training loss at the final weights: ``(in the training units, in the caller's)``.
 
+    ``factors`` are ``loss_factors(loss_fn, whitening.y_scale)``.
     ``predictions`` are the exported model's on the training inputs ``X``
     (caller's units), ``weights`` the training network's (``trainable_variables``
     order) and ``penalty`` its ``_core.engine.Penalty`` or None. The data term
@@ -120,7 +121,6 @@ def final_loss(loss_fn, predictions, Y, sample_weight, whitening, penalty, weigh
     user's the second value is None.
     """
     w = sample_weight / sample_weight.sum()
-    factors = loss_factors(loss_fn, whitening.y_scale)
     if factors is None:
         import keras
 

@@ -119,7 +119,9 @@ def clear():
         _cache.clear()
 
 
-def train(plan, params, network, data, validation, *, seed, penalty, check, verify, y_scale, epoch_hook=None, finish):
+def train(
+    plan, params, network, data, validation, *, seed, penalty, check, verify, y_scale, epoch_hook=None, finish
+):
     """Train the call's ``network`` on ``data`` as ``plan`` says, on a shared trainer where one fits.
 
     ``params`` are the estimator's ``get_params()``; ``network`` is a

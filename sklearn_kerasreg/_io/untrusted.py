@@ -127,14 +127,17 @@ def check_fitted(fitted, fail):
         raise fail("'n_iter_' must be a non-negative integer.")
     if fitted.get("loss_") is not None and not _is_floats([fitted["loss_"]]):
         raise fail("'loss_' must be null or a number.")
-    for name, curve in (("loss_curve_scales", "loss_curve_"), ("validation_loss_curve_scales", "validation_loss_curve_")):
+    for curve in ("loss_curve_", "validation_loss_curve_"):
+        name = curve.removesuffix("_") + "_scales"
         scales = fitted.get(name)
         if scales is not None and not (
             isinstance(scales, list)
             and len(scales) == len(fitted[curve] or ())
             and all(s is None or (_is_floats([s]) and math.isfinite(s) and s > 0) for s in scales)
         ):
-            raise fail(f"'{name}' must be null or a list of nulls and positive numbers, one per value of '{curve}'.")
+            raise fail(
+                f"'{name}' must be null or a list of nulls and positive numbers, one per value of '{curve}'."
+            )
     return fitted
 
 

@@ -60,9 +60,7 @@ class LossCurveDisplay:
     'log'
     """
 
-    def __init__(
-        self, loss_curve, *, validation_loss_curve=None, estimator_name=None, standardized=False
-    ):
+    def __init__(self, loss_curve, *, validation_loss_curve=None, estimator_name=None, standardized=False):
         self.loss_curve = loss_curve
         self.validation_loss_curve = validation_loss_curve
         self.estimator_name = estimator_name
@@ -199,7 +197,9 @@ class LossCurveDisplay:
             estimator_name=name,
             standardized=bool(on_training_problem and getattr(estimator, "standardize", False)),
         )
-        display.plot(ax=ax, log_scale=log_scale, line_kwargs=line_kwargs, validation_line_kwargs=validation_line_kwargs)
+        display.plot(
+            ax=ax, log_scale=log_scale, line_kwargs=line_kwargs, validation_line_kwargs=validation_line_kwargs
+        )
         if mixed and not standardized:
             # Warm fits changed the loss between one the estimator converts and one it cannot.
             display.ax_.set_ylabel("Loss (your units; standardized where a fit's loss has no known factor)")
