@@ -72,7 +72,8 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
     learning_rate : {"adaptive", "constant"}, default="adaptive"
         With "adaptive", each time ``n_iter_no_change`` epochs in a row fail
         to improve the monitored loss by ``tol``, the learning rate is divided
-        by 5; training stops at the sixth such stall. For the certified single
+        by 5; training stops at the third such stall with mini-batches, the
+        sixth with full-batch steps. For the certified single
         neuron the monitored value is the certificate (see ``tol``). With
         "constant", the first stall stops training (as in ``MLPRegressor``).
     alpha : float, default=0.0
@@ -82,9 +83,10 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
         act as repeated rows.
     batch_size : int or "auto", default="auto"
         "auto" takes full-batch steps for the single-neuron model and
-        ``min(200, n_samples)`` with hidden layers. Above 131072 rows a
-        built-in network with hidden layers trains in float32 to halve the
-        memory; the single neuron always trains in float64.
+        ``min(200, n_samples)`` with hidden layers. A built-in network with
+        hidden layers trains on mini-batches in float32 (twice as fast on a
+        CPU, half the memory), full-batch in float64 up to 131072 rows, and
+        predicts in float64; the single neuron trains in float64.
     epochs : int, default=1000
         Maximum number of passes over the training data.
     tol : float or "auto", default="auto"

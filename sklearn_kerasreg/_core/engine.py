@@ -30,9 +30,6 @@ from .stop_rule import StopRule
 
 #: Each time the monitored loss stalls, the learning rate is divided by this.
 LR_DROP_FACTOR = 5.0
-#: With ``learning_rate="adaptive"``, training stops at the first stall after
-#: this many drops (the rate is then below 1/3000 of where it started).
-MAX_LR_DROPS = 5
 #: Optimizer steps per compiled call when nothing needs Python in between.
 STEPS_PER_CALL = 512
 
@@ -170,6 +167,7 @@ class Trainer:
         On a stall, divide the learning rate by ``LR_DROP_FACTOR`` and go on,
         up to ``max_drops`` times; otherwise a stall ends training.
     max_drops : int
+        The plan's (``_core.plan``).
     penalty : Penalty or None
         The shape of the penalty every run of this trainer adds (its values
         come with each run); None for none.
@@ -184,7 +182,7 @@ class Trainer:
     def __init__(
         self, net, optimizer, loss_fn, n_samples=None, *,
         batch_size, shuffle, tol, n_iter_no_change, adaptive, validated=False, seed=0,
-        max_drops=MAX_LR_DROPS, certified=False, penalty=None,
+        max_drops=0, certified=False, penalty=None,
     ):
         self.net = net
         self.optimizer = optimizer

@@ -11,16 +11,26 @@ import numpy as np
 
 from .whitening import MAX_WHITENED_FEATURES
 
-#: Above this many rows a network with hidden layers trains in float32 (half
-#: the memory of its standardized copy); the single neuron always trains in
-#: float64, the precision its certificate is stated in.
-FLOAT32_ROWS = 131072
 #: Relative distance to the least-squares optimum, per coefficient, that
 #: tol="auto" asks of the certified single neuron. Full-batch gradient
 #: descent on whitened inputs gets there in one to three epochs when the
 #: data allow it; float64 rounding stops NIST's hardest sets (Filip,
 #: Wampler5) near 1e-7, and the fit then says so.
 CERTIFIED_TOL = 1e-8
+#: With ``learning_rate="adaptive"``, full-batch training stops at the first
+#: stall after this many drops of the learning rate (it is then 1/3125 of
+#: where it started): a full-batch loss is exact, and each drop can still
+#: gain digits.
+MAX_LR_DROPS_FULL_BATCH = 5
+#: Mini-batch training stops at the first stall after this many drops (1/25
+#: of the starting rate). Measured with hidden layers on diamonds and
+#: friedman1 (benchmarks/mlp.py): drops after the second cost 20-30% of the
+#: epochs; the stalls are then the
+#: noise of the batches, not progress (test R2 moved by at most 3e-4).
+MAX_LR_DROPS_MINI_BATCH = 2
+#: Above this many rows a full-batch network with hidden layers trains in
+#: float32 too (half the memory of its standardized copy).
+FLOAT32_ROWS = 131072
 #: A ``partial_fit`` batch size that takes each chunk whole.
 WHOLE_CHUNK = 2**30
 
@@ -36,6 +46,8 @@ class Plan:
     ``optimizer``: the optimizer to build (a name, class or instance).
     ``learning_rate``: its initial rate, or None to leave it to routed
     parameters or to the instance given.
+    ``max_drops``: with ``learning_rate="adaptive"``, how many stalls
+    divide the rate before one ends training.
     """
 
     linear: bool
@@ -46,6 +58,7 @@ class Plan:
     dtype: type
     optimizer: object
     learning_rate: float | None
+    max_drops: int
 
 
 def make_plan(params, hidden, n_samples, n_features, n_outputs, *, stream=False, full_batch_state=False):
@@ -122,8 +135,19 @@ def make_plan(params, hidden, n_samples, n_features, n_outputs, *, stream=False,
             # mini-batch losses are noisy, and a network with hidden layers
             # has no optimum worth chasing to ten decimals.
             tol = 1e-10 if linear and full_batch and not stream else 1e-4
-    dtype = np.float32 if params["model"] is None and hidden and n_samples > FLOAT32_ROWS else np.float64
+    # A built-in network with hidden layers trains on mini-batches in float32:
+    # twice float64's arithmetic on a CPU (TensorFlow's float64 products are
+    # slower still), half the memory, and no loss of test accuracy
+    # (benchmarks/mlp.py): the batches' noise dwarfs float32's rounding.
+    # Full-batch steps are exact and stay in float64 (weighted and repeated
+    # rows then agree to 1e-7, as scikit-learn's checks ask), except on data
+    # large enough for memory to matter. Exported models predict in float64.
+    # The single neuron trains in float64, the precision its certificate is
+    # stated in; a user's model keeps the dtype it was built with.
+    small = full_batch and n_samples <= FLOAT32_ROWS
+    dtype = np.float32 if params["model"] is None and hidden and not small else np.float64
     return Plan(
         linear=linear, whiten=whiten, certified=certified, batch_size=int(batch_size), tol=float(tol),
         dtype=dtype, optimizer=optimizer, learning_rate=learning_rate,
+        max_drops=MAX_LR_DROPS_FULL_BATCH if full_batch else MAX_LR_DROPS_MINI_BATCH,
     )

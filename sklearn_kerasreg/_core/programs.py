@@ -136,7 +136,7 @@ def train(
     settings = dict(
         batch_size=plan.batch_size, shuffle=params["shuffle"], tol=plan.tol,
         n_iter_no_change=params["n_iter_no_change"], adaptive=params["learning_rate"] == "adaptive",
-        validated=validation is not None, certified=plan.certified,
+        max_drops=plan.max_drops, validated=validation is not None, certified=plan.certified,
     )
     shape = None if penalty is None else penalty.shape
     n_samples = data[0].n_rows if plan.certified else data[0].shape[0]
