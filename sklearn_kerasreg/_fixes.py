@@ -311,7 +311,9 @@ def no_graph_rewrites():
 
     TensorFlow rewrites every function graph when it first runs it; for the
     training loop's small graphs of scalar bookkeeping that took 0.08 s per
-    fit (a fifth of a 442-row fit) and gained nothing measurable per epoch.
+    fit (a fifth of a 442-row fit) and gained nothing measurable per epoch;
+    mini-batch epochs of a network with hidden layers do gain, and the
+    TensorFlow loop keeps the rewrites for them.
     The options travel with each call (TensorFlow 2.21,
     ``context.function_call_options``, thread-local), and a function keeps
     the options it was first instantiated with only if every later call
