@@ -25,8 +25,8 @@ MAX_LR_DROPS_FULL_BATCH = 5
 #: Mini-batch training stops at the first stall after this many drops (1/25
 #: of the starting rate). Measured with hidden layers on diamonds and
 #: friedman1 (benchmarks/mlp.py): drops after the second cost 20-30% of the
-#: epochs; the stalls are then the
-#: noise of the batches, not progress (test R2 moved by at most 3e-4).
+#: epochs and moved test R2 by at most 3e-4; the stalls are then the noise
+#: of the batches, not progress.
 MAX_LR_DROPS_MINI_BATCH = 2
 #: Above this many rows a full-batch network with hidden layers trains in
 #: float32 too (half the memory of its standardized copy).
