@@ -9,6 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _fitting
 from ._backends.runtime import backend_scope, cap_tensorflow_threads
 from ._core import models as _models
+from ._core.sparse import as_csr, is_sparse
 from ._fixes import (
     CallbackSupportMixin,
     HasMethods,
@@ -19,6 +20,7 @@ from ._fixes import (
     with_callbacks,
 )
 from ._params import RoutedParamsMixin
+from ._validation import SPARSE_FORMATS
 from ._pickling import picklable_state, unpickled_state
 
 
@@ -265,6 +267,8 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.target_tags.single_output = True
+        # The built-in network reads sparse X (the user guide's "Sparse input"); a user's model reads dense X.
+        tags.input_tags.sparse = self.model is None
         return tags
 
     def __getstate__(self):
@@ -283,7 +287,7 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; the loss is their weighted average.
@@ -336,7 +340,7 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights; the chunk's loss is their weighted average.
@@ -381,14 +385,16 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, X, reset=False, dtype=np.float64, accept_sparse=SPARSE_FORMATS)
+        if is_sparse(X):
+            X = as_csr(X)  # rows by slicing: COO has none
         cap_tensorflow_threads()
         with backend_scope():
             out = _models.predict(self.model_, X, self._n_outputs)

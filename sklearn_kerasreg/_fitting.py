@@ -21,11 +21,12 @@ from ._core import models as _models
 from ._core import network as _network
 from ._core.continuation import Architecture, TrainingState
 from ._core.data import draw_seeds, mean_one, split
-from ._core.diagnosis import curve_scale, diagnose, final_loss, loss_factors, measure
+from ._core.diagnosis import curve_scale, diagnose, diagnose_ridge, final_loss, loss_factors, measure
 from ._core.network import export, fit_network, start_rate
 from ._core.plan import make_plan
 from ._core.programs import train, train_pass
-from ._core.whitening import certificate, prepare, training_data
+from ._core.sparse import is_sparse, row_width
+from ._core.whitening import certificate, network_inputs, prepare, training_data
 from ._fixes import has_sklearn_callbacks
 from ._validation import check_fit_data, check_hidden_layer_sizes, check_validation_data
 
@@ -59,7 +60,7 @@ def fit(est, X, y, sample_weight, given_validation):
         est, X, y, sample_weight, reset=previous is None, min_samples=2,
         n_outputs=None if previous is None else previous.architecture.n_outputs,
     )
-    Xv, Yv, wv = check_validation_data(est, *given_validation, Y.shape[1])
+    Xv, Yv, wv = check_validation_data(est, *given_validation, Y.shape[1], sparse=is_sparse(X))
     hidden = check_hidden_layer_sizes(est.hidden_layer_sizes, est.model)
     params = est.get_params(deep=False)
     architecture = Architecture.of(params, hidden, Y.shape[1])
@@ -73,19 +74,21 @@ def fit(est, X, y, sample_weight, given_validation):
     if est.early_stopping and Xv is None:
         X, Xv, Y, Yv, sample_weight, wv = split(X, Y, sample_weight, est.validation_fraction, split_seed)
 
-    plan = make_plan(params, hidden, X.shape[0], X.shape[1], Y.shape[1])
+    width = max(row_width(X), 0 if Xv is None else row_width(Xv)) if is_sparse(X) else 0
+    plan = make_plan(params, hidden, X.shape[0], X.shape[1], Y.shape[1], sparse_width=width)
     threads = data_threads()
     if previous is not None and not plan.certified:
         # The coordinates the weights were trained in. The certified single
         # neuron instead moves its weights into this data's (and alpha's),
         # where one Newton step lands on the current problem's optimum.
         whitening, moments = previous.whitening, None
+        _check_sparse_start(plan, whitening, "A warm start")
     else:
         # The moments certify the fit too, when the design is well-conditioned (_core.diagnosis.measure).
         whitening, moments = _prepare(est, X, Y, sample_weight, plan, threads)
     held_out = (Xv, Yv, wv) if est.early_stopping else None
     data, sample, validation = training_data(whitening, plan, X, Y, sample_weight, held_out, threads)
-    recipe = _network.recipe(params, est._routed_params(), hidden, init_seed, plan, Y.shape[1])
+    recipe = _network.recipe(params, est._routed_params(), hidden, init_seed, plan, Y.shape[1], X.shape[1])
     penalty = _network.penalty(params, hidden, whitening, float(sample_weight.sum()), Y.shape[1])
     start = None if previous is None else previous.start(start_rate(recipe), whitening)
     network = fit_network(recipe, init_seed, sample, start, y_1d)
@@ -113,6 +116,11 @@ def fit(est, X, y, sample_weight, given_validation):
         plan, result, whitening, gap, name=type(est).__name__, epochs=est.epochs,
         learning_rate_init=est.learning_rate_init, lr0=result.learning_rate,
     )
+    if plan.linear and not plan.whiten and is_sparse(X) and params["loss"] == "squared_error":
+        diagnose_ridge(
+            X, Y, sample_weight, whitening, final.weights[0], alpha=est.alpha,
+            fit_intercept=est.fit_intercept, optimizer=plan.optimizer,
+        )
     state = TrainingState(
         final, start_rate(recipe), whitening, architecture,
         full_batch=plan.batch_size >= X.shape[0], seed=shuffle_seed,
@@ -139,6 +147,16 @@ def _training_state(est, call):
             "recovered. It still predicts; fit it with warm_start=False to train it again."
         )
     return state
+
+
+def _check_sparse_start(plan, whitening, call):
+    """Raise if a network reading sparse rows would continue weights trained on centred inputs."""
+    if plan.sparse_width and np.any(whitening.x_mean != 0):
+        raise ValueError(
+            f"{call} continues a network trained on dense X, whose inputs it centred; sparse X cannot "
+            "be centred without making it dense. Continue with dense X (X.toarray()), or fit with "
+            "warm_start=False to train on sparse X from the start."
+        )
 
 
 def _prepare(est, X, Y, sample_weight, plan, threads=1, moments=None):
@@ -239,6 +257,7 @@ def partial_fit(est, X, y, sample_weight, moments=None):
     plan = make_plan(
         params, hidden, X.shape[0], X.shape[1], Y.shape[1], stream=True,
         full_batch_state=previous is not None and previous.full_batch,
+        sparse_width=row_width(X) if is_sparse(X) else 0,
     )
     init_seed, seed, _ = draw_seeds(est.random_state)
     if previous is None:
@@ -248,22 +267,23 @@ def partial_fit(est, X, y, sample_weight, moments=None):
     else:
         whitening, seed, passes = previous.whitening, previous.seed, previous.passes
         dtype, full_batch = previous.network.weights[0].dtype, previous.full_batch
+        _check_sparse_start(plan, whitening, "partial_fit")
     plan = dataclasses.replace(plan, dtype=dtype)
-    recipe = _network.recipe(params, est._routed_params(), hidden, init_seed, plan, Y.shape[1])
+    recipe = _network.recipe(params, est._routed_params(), hidden, init_seed, plan, Y.shape[1], X.shape[1])
     penalty = _network.penalty(params, hidden, whitening, float(sample_weight.sum()), Y.shape[1])
     rate = start_rate(recipe)
     start = None if previous is None else previous.start(rate, carry_rate_of=_network.optimizer_name(recipe))
-    sample = (whitening.inputs(X[:2], dtype), whitening.targets(Y[:2]))
+    sample = (network_inputs(whitening, plan, X[:2]), whitening.targets(Y[:2]))
     network = fit_network(recipe, init_seed, sample, start, y_1d)
 
     def data_for(net):
         # A user's model may take another dtype than the one it was built with.
         dtype = _models.input_dtype(net)
-        Xs, Ys = whitening.inputs(X, dtype), whitening.targets(Y).astype(dtype)
+        Xs, Ys = network_inputs(whitening, plan, X, dtype), whitening.targets(Y).astype(dtype)
         return Xs, Ys, mean_one(sample_weight).astype(dtype)
 
     loss, (model, loss_fn), final = train_pass(
-        plan, params, network, data_for, width=(whitening.n_inputs, Y.shape[1]), seed=seed, epoch=passes,
+        plan, params, network, data_for, width=(sample[0].shape[1], Y.shape[1]), seed=seed, epoch=passes,
         penalty=penalty, finish=lambda net: (export(net, whitening), _models.as_loss(net.loss)),
     )
     state = TrainingState(final, rate, whitening, architecture, full_batch, seed, passes + 1)

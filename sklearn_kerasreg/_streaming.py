@@ -14,7 +14,10 @@ from sklearn.utils import check_array, check_X_y
 
 from ._core.data import merge_moments, weighted_moments
 from ._core.engine import LR_DROP_FACTOR
+from ._core.sparse import as_csr, is_sparse
+from ._core.whitening import MAX_WHITENED_FEATURES
 from ._fitting import scale_learning_rate, unchanged_on_error
+from ._validation import SPARSE_FORMATS
 
 
 def train_on_chunks(estimator, chunks, *, n_passes=5, target=None, tol=1e-4, verbose=0):
@@ -97,8 +100,9 @@ def _passes(estimator, read, n_passes, tol, verbose):
             # Only the first call of an unfitted estimator uses the moments.
             estimator._partial_fit(X, y, sample_weight=weight, moments=moments)
             moments = None
-            total += estimator.loss_curve_[-1] * len(X)
-            rows += len(X)
+            n = X.shape[0] if hasattr(X, "shape") else len(X)  # a sparse matrix has no len()
+            total += estimator.loss_curve_[-1] * n
+            rows += n
         if rows == 0:
             raise ValueError("The chunks held no rows.")
         loss = total / rows
@@ -172,14 +176,19 @@ def _moments(items):
     for number, (X, y, weight) in enumerate(items, start=1):
         try:
             # The checks partial_fit makes of each chunk, before any statistic is taken.
-            X, y = check_X_y(X, y, multi_output=True, y_numeric=True, dtype=np.float64)
-            w = np.ones(len(X)) if weight is None else check_array(weight, ensure_2d=False, dtype=np.float64)
+            X, y = check_X_y(
+                X, y, multi_output=True, y_numeric=True, dtype=np.float64, accept_sparse=SPARSE_FORMATS
+            )
+            w = np.ones(X.shape[0]) if weight is None else check_array(weight, ensure_2d=False, dtype=np.float64)
         except ValueError as exc:
             raise ValueError(f"Chunk {number}: {exc}") from None
         Y = y
         if w.sum() <= 0:
             continue
-        chunk = weighted_moments((X.reshape(len(X), -1), Y.reshape(len(Y), -1)), w, cross=True)
+        X = as_csr(X) if is_sparse(X) else X.reshape(len(X), -1)
+        # Cross-products only where they whiten: a wide (text-like) X would need a p x p matrix.
+        cross = X.shape[1] <= MAX_WHITENED_FEATURES
+        chunk = weighted_moments((X, Y.reshape(len(Y), -1)), w, cross=cross)
         moments = chunk if moments is None else merge_moments(moments, chunk)
     if moments is None:
         raise ValueError("The chunks held no rows with positive weight.")

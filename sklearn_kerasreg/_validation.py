@@ -6,7 +6,11 @@ import numbers
 import numpy as np
 
 from ._backends.runtime import cap_tensorflow_threads, check_keras_backend
+from ._core.sparse import FLOAT32_COLUMNS, as_csr, is_sparse
 from ._fixes import check_sample_weight, validate_data
+
+#: The sparse formats taken as they are; any other is converted to the first.
+SPARSE_FORMATS = ("csr", "csc", "coo")
 
 #: Routed parameters that must be a positive finite number when they are a number.
 _POSITIVE_ROUTED = ("optimizer__learning_rate", "loss__delta")
@@ -17,11 +21,16 @@ def check_fit_data(estimator, X, y, sample_weight, *, reset, n_outputs=None, min
 
     ``reset`` records ``X``'s features on ``estimator`` (as scikit-learn's
     ``validate_data`` does); otherwise ``X`` must have the features it
-    recorded, and ``Y`` ``n_outputs`` targets.
+    recorded, and ``Y`` ``n_outputs`` targets. A sparse ``X`` comes back as
+    a canonical CSR matrix (:func:`check_sparse`).
     """
     check_keras_backend()
     check_routed_params(estimator)
-    X, y = validate_data(estimator, X, y, reset=reset, multi_output=True, y_numeric=True, dtype=np.float64)
+    X, y = validate_data(
+        estimator, X, y, reset=reset, multi_output=True, y_numeric=True, dtype=np.float64,
+        accept_sparse=SPARSE_FORMATS,
+    )
+    X = check_sparse(estimator, X)
     if X.shape[0] < min_samples:
         raise ValueError(f"Found {X.shape[0]} sample(s); at least {min_samples} are needed to fit.")
     sample_weight, Y = check_weights_and_targets(X, y, sample_weight, n_outputs)
@@ -29,8 +38,31 @@ def check_fit_data(estimator, X, y, sample_weight, *, reset, n_outputs=None, min
     return X, Y, sample_weight, y.ndim == 1
 
 
-def check_validation_data(estimator, X_val, y_val, sample_weight_val, n_outputs):
-    """``X_val``, ``y_val`` and their weights checked like the training data, or three Nones."""
+def check_sparse(estimator, X):
+    """``X`` as ``fit`` uses it: a sparse ``X`` as a canonical CSR matrix, if the network can read it."""
+    if not is_sparse(X):
+        return X
+    if estimator.model is not None:
+        raise TypeError(
+            "Sparse data was passed for X, but a model of your own reads dense inputs: only the built-in "
+            "network (model=None, with hidden_layer_sizes for an MLP) trains on sparse X. Pass "
+            "X.toarray() if it fits in memory."
+        )
+    if X.shape[1] > FLOAT32_COLUMNS:
+        raise ValueError(
+            f"Sparse X has {X.shape[1]} columns; the network reads at most {FLOAT32_COLUMNS} "
+            "(its column numbers are float32). Hash the features into fewer columns."
+        )
+    return as_csr(X)
+
+
+def check_validation_data(estimator, X_val, y_val, sample_weight_val, n_outputs, sparse=False):
+    """``X_val``, ``y_val`` and their weights checked like the training data, or three Nones.
+
+    ``X_val`` comes back in the training data's kind: a CSR matrix when
+    ``sparse``, else dense (a sparse ``X_val`` for dense training data is
+    made dense, as the network then reads dense rows).
+    """
     if X_val is None and y_val is None:
         if sample_weight_val is not None:
             raise ValueError("sample_weight_val is given without X_val and y_val.")
@@ -45,9 +77,14 @@ def check_validation_data(estimator, X_val, y_val, sample_weight_val, n_outputs)
         )
     try:
         X_val, y_val = validate_data(
-            estimator, X_val, y_val, reset=False, multi_output=True, y_numeric=True, dtype=np.float64
+            estimator, X_val, y_val, reset=False, multi_output=True, y_numeric=True, dtype=np.float64,
+            accept_sparse=SPARSE_FORMATS,
         )
         weights, Y_val = check_weights_and_targets(X_val, y_val, sample_weight_val)
+        if sparse:
+            X_val = check_sparse(estimator, X_val if is_sparse(X_val) else as_csr(X_val))
+        elif is_sparse(X_val):
+            X_val = X_val.toarray()
     except ValueError as exc:
         raise ValueError(f"Invalid validation data (X_val, y_val, sample_weight_val): {exc}") from None
     if Y_val.shape[1] != n_outputs:

@@ -116,7 +116,7 @@ OTHER_BACKEND_MODULES = {
     "test_backends.py", "test_callbacks.py", "test_common.py", "test_continuation.py", "test_estimator.py",
     "test_nist.py", "test_sequences.py",
     "test_persistence.py", "test_programs.py", "test_stop_rule.py", "test_streaming.py",
-    "test_validation_data.py", "test_reported_loss.py",
+    "test_validation_data.py", "test_reported_loss.py", "test_sparse.py",
 }
 
 

@@ -34,17 +34,29 @@ CONFIGURATIONS = {
 }
 
 #: Checks that cannot hold in a configuration, by design, and why.
+_SPLIT_DRAWS_ROWS = (
+    "the validation split draws rows: a row of weight 2 is one draw, its two copies are two, "
+    "so the two fits validate on different data (as for HistGradientBoostingRegressor)"
+)
+_BATCHES_DRAW_ROWS = (
+    "batches draw rows: a row of weight 2 is in one batch, its two copies may fall in two, so "
+    "the steps differ (in float64 too: 0.97 relative; MLPRegressor and SGDRegressor alike)"
+)
 EXPECTED_FAILURES = {
     "early_stopping": {
-        "check_sample_weight_equivalence_on_dense_data": (
-            "the validation split draws rows: a row of weight 2 is one draw, its two copies are two, "
-            "so the two fits validate on different data (as for HistGradientBoostingRegressor)"
-        ),
+        "check_sample_weight_equivalence_on_dense_data": _SPLIT_DRAWS_ROWS,
+        "check_sample_weight_equivalence_on_sparse_data": _SPLIT_DRAWS_ROWS,
     },
     "mini-batch": {
-        "check_sample_weight_equivalence_on_dense_data": (
-            "batches draw rows: a row of weight 2 is in one batch, its two copies may fall in two, so "
-            "the steps differ (in float64 too: 0.97 relative; MLPRegressor and SGDRegressor alike)"
+        "check_sample_weight_equivalence_on_dense_data": _BATCHES_DRAW_ROWS,
+        "check_sample_weight_equivalence_on_sparse_data": _BATCHES_DRAW_ROWS,
+    },
+    "adam-linear-sparse": {
+        "check_sample_weight_equivalence_on_sparse_data": (
+            "Adam stops at a stalled loss (tol), not at a certified optimum: on the check's 15 x 30 "
+            "data (p > n, so the loss creeps towards 0) the weighted and repeated fits stopped at "
+            "epochs 332 and 331, 1.9e-6 apart; their sparse moments round differently from the "
+            "dense ones, which happen to stop at the same epoch"
         ),
     },
     "warm_start-mlp": {
@@ -64,6 +76,8 @@ def expected_failures(estimator):
     # The check weights 15 rows; larger batches take them whole.
     if params["batch_size"] != "auto" and params["batch_size"] < 15:
         failures.update(EXPECTED_FAILURES["mini-batch"])
+    if params["optimizer"] == "adam" and not params["hidden_layer_sizes"]:
+        failures.update(EXPECTED_FAILURES["adam-linear-sparse"])
     if params["warm_start"] and params["hidden_layer_sizes"]:
         failures.update(EXPECTED_FAILURES["warm_start-mlp"])
     return failures

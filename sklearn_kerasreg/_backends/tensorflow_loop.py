@@ -102,6 +102,10 @@ class TensorFlowLoop:
         with tf.GradientTape() as tape:
             loss = self._loss(X, y, w, training=True)
         grads = tape.gradient(loss, self._weights)
+        # A kernel read by gathering its rows (sparse inputs, _core.models.sparse_rows_dense) gets
+        # IndexedSlices, one slice per non-zero: Keras's optimizers would apply repeated rows
+        # one by one, not summed. Its dense sum is what the step means (Adam moves every row anyway).
+        grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
         return tf.cast(loss, tf.float64), grads
 
     def _monitor(self, value):

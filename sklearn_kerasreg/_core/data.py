@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from .sparse import block_rows, dense_rows, is_sparse, sparse_moments
+
 #: Rows per block when predicting, to bound temporary memory.
 BLOCK_ROWS = 65536
 #: Rows per block of a pass that reads each block more than once
@@ -69,13 +71,16 @@ def weighted_moments(A, w, cross=False, threads=1):
     """Total weight, weighted column means and weighted sums of squared deviations.
 
     ``A`` is an array or a tuple of arrays with the same rows, taken as their
-    columns side by side. With ``cross=True`` the sums of squares become the
+    columns side by side; the first may be sparse (``_core.sparse.sparse_moments``
+    takes the moments then). With ``cross=True`` the sums of squares become the
     matrix of cross-products of deviations (its diagonal is the vector).
     One pass over the rows in blocks small enough to stay in cache: each
     block's moments are exact two-pass ones, merged with ``merge_moments``.
     Large data is split between up to ``threads`` threads.
     """
     parts = A if isinstance(A, tuple) else (A,)
+    if is_sparse(parts[0]):
+        return sparse_moments(parts[0], np.hstack(parts[1:]) if parts[1:] else np.empty((len(w), 0)), w, cross)
     n = parts[0].shape[0]
     edges = np.cumsum([0] + [a.shape[1] for a in parts])
     equal = bool(np.all(w == w[0]))
@@ -160,7 +165,8 @@ def standardized(X, mean, scale, dtype=np.float64, threads=1, transform=None, ou
     memory stays bounded and each block is shifted, scaled and rotated
     while in cache; large data is split between up to ``threads`` threads.
     ``transform=None`` stands for the identity. ``out``, if given, is
-    written instead of a new array.
+    written instead of a new array. A sparse ``X`` is made dense a block of
+    rows at a time (``_core.sparse.dense_rows``).
     """
     n = X.shape[0]
     width = X.shape[1] if transform is None else transform.shape[1]
@@ -168,12 +174,14 @@ def standardized(X, mean, scale, dtype=np.float64, threads=1, transform=None, ou
         out = aligned_empty((n, width), dtype)
     inverse = 1.0 / scale
 
+    rows = block_rows(X, CACHE_ROWS)
+
     def span(first, last):
-        buffer = np.empty((min(CACHE_ROWS, last - first), X.shape[1]))
-        for start in range(first, last, CACHE_ROWS):
-            stop = min(start + CACHE_ROWS, last)
+        buffer = np.empty((min(rows, last - first), X.shape[1]))
+        for start in range(first, last, rows):
+            stop = min(start + rows, last)
             block = buffer[: stop - start]
-            np.subtract(X[start:stop], mean, out=block)
+            np.subtract(dense_rows(X, start, stop), mean, out=block)
             if transform is None:
                 np.multiply(block, inverse, out=out[start:stop], casting="same_kind")
             else:

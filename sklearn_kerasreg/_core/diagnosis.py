@@ -153,3 +153,86 @@ def _elementwise(loss_fn, residual):
         return size
     delta = huber_delta(loss_fn)
     return np.where(size <= delta, 0.5 * residual**2, delta * (size - 0.5 * delta))
+
+
+#: Iterations LSQR may take for the Ridge solution that :func:`ridge_miss` measures against.
+RIDGE_ITERATIONS = 5000
+#: A single neuron trained without whitening on sparse inputs whose coefficients are further
+#: than this (relative, in norm) from Ridge's solution of its problem warns.
+RIDGE_TOL = 1e-6
+
+
+def ridge_miss(X, Y, sample_weight, whitening, kernel, *, alpha, fit_intercept):
+    """How far the single neuron's coefficients are from the optimum of its problem, relative, in norm.
+
+    For the single neuron trained without whitening (sparse inputs above the
+    whitening limit, or ``standardize=False``): its problem is Ridge's, with
+    ``alpha`` on the coefficients of the standardized inputs, and no
+    certificate watched the training. The optimum comes from SciPy's LSQR on
+    sparse products, with the centring implicit. ``kernel`` is the training
+    network's (p x k, in ``whitening``'s coordinates). Returns the largest
+    relative distance over the targets, in the caller's units (those of
+    ``coef_``), or NaN when LSQR does not converge within ``RIDGE_ITERATIONS``.
+    """
+    from scipy.sparse.linalg import LinearOperator, lsqr
+
+    x_mean, x_scale, y_mean, y_scale = whitening.scaling
+    w = sample_weight / sample_weight.sum()
+    root_w = np.sqrt(w)
+    # The inputs are (X - x_mean) / x_scale; an intercept absorbs their weighted mean instead.
+    offset = np.asarray(X.T @ w if fit_intercept else x_mean).ravel() / x_scale
+
+    def matvec(v):
+        v = np.ravel(v)
+        return root_w * (X @ (v / x_scale) - offset @ v)
+
+    def rmatvec(u):
+        u = root_w * np.ravel(u)
+        return np.asarray(X.T @ u).ravel() / x_scale - offset * u.sum()
+
+    A = LinearOperator((X.shape[0], X.shape[1]), matvec=matvec, rmatvec=rmatvec, dtype=np.float64)
+    unit = y_scale[None, :] / x_scale[:, None]
+    worst = 0.0
+    for j in range(Y.shape[1]):
+        target = (Y[:, j] - y_mean[j]) / y_scale[j]
+        if fit_intercept:
+            target = target - w @ target
+        # Ridge's alpha per unit of weight, as the network's penalty (_core.network.penalty).
+        damp = np.sqrt(alpha / sample_weight.sum())
+        solution, stop, *_ = lsqr(A, root_w * target, damp=damp, atol=1e-14, btol=1e-14, iter_lim=RIDGE_ITERATIONS)
+        if stop == 7:  # the iteration limit
+            return float("nan")
+        optimum = solution * unit[:, j]
+        fitted = np.asarray(kernel[:, j], np.float64) * unit[:, j]
+        worst = max(worst, float(np.linalg.norm(fitted - optimum) / max(np.linalg.norm(optimum), np.finfo(float).tiny)))
+    return worst
+
+
+def diagnose_ridge(X, Y, sample_weight, whitening, kernel, *, alpha, fit_intercept, optimizer):
+    """Warn when the single neuron, trained on sparse ``X`` without whitening, is not at Ridge's solution.
+
+    With ``alpha=0`` and at least as many features as rows of positive
+    weight, least squares has many solutions and no one of them is "the"
+    fit: the warning says so instead of measuring.
+    """
+    rows = int(np.count_nonzero(sample_weight > 0))
+    if alpha == 0 and X.shape[1] >= rows:
+        warnings.warn(
+            f"X has more features than rows ({X.shape[1]} >= {rows}) and alpha=0: least squares then has "
+            "many solutions, and this fit is the one its optimizer reached from zero, not LinearRegression's "
+            "minimum-norm one. Set alpha > 0 for Ridge's unique solution.",
+            UserWarning,
+        )
+        return
+    miss = ridge_miss(X, Y, sample_weight, whitening, kernel, alpha=alpha, fit_intercept=fit_intercept)
+    if np.isfinite(miss) and miss <= RIDGE_TOL:
+        return
+    name = optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", type(optimizer).__name__)
+    how_far = f"are {miss:.2e} (relative, in norm)" if np.isfinite(miss) else "could not be compared (LSQR did not converge)"
+    warnings.warn(
+        f"The coefficients {how_far} from Ridge's solution of the same problem (alpha={alpha:g} on the "
+        f"standardized inputs), more than {RIDGE_TOL:g}: on sparse X above the whitening limit (or with "
+        f"standardize=False) the single neuron trains with {name} until its loss stalls, with no "
+        "certificate. sklearn.linear_model.Ridge solves this problem directly.",
+        ConvergenceWarning,
+    )

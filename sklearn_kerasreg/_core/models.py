@@ -39,7 +39,7 @@ def keras_loss(loss):
 
 def dense_network(
     hidden_layer_sizes=(), activation="relu", n_outputs=1, seed=0, dtype="float64",
-    fit_intercept=True, meta=None, compile_kwargs=None,
+    fit_intercept=True, sparse_rows=None, meta=None, compile_kwargs=None,
 ):
     """Build (and compile) the Dense stack: hidden layers, then ``Dense(n_outputs)``.
 
@@ -50,6 +50,9 @@ def dense_network(
     from zero. ``fit_intercept=False`` leaves the output layer without a
     bias. The L2 penalty (``alpha``) is not part of the network: the trainer
     adds it, from values it is given for each run (``_core.engine.Penalty``).
+    ``sparse_rows=(n_features, width)`` makes a network that reads sparse
+    inputs as padded rows (``_core.sparse.padded_rows``): its first layer is
+    a :func:`sparse_rows_dense` with the kernel a ``Dense`` layer would have.
     """
     import keras
 
@@ -57,20 +60,62 @@ def dense_network(
     layers = [keras.Input((meta["n_features_in_"],), dtype=dtype)]
     specs = _layer_specs(hidden_layer_sizes, n_outputs, seed, fit_intercept)
     for i, ((n_units, initializer, use_bias), act) in enumerate(zip(specs, activations)):
-        layers.append(
-            keras.layers.Dense(
-                n_units,
-                activation=act,
-                kernel_initializer=initializer,
-                use_bias=use_bias,
-                dtype=dtype,
-                name=f"dense_{i}",
-            )
-        )
+        kwargs = dict(activation=act, kernel_initializer=initializer, use_bias=use_bias, dtype=dtype, name=f"dense_{i}")
+        if i == 0 and sparse_rows is not None:
+            layers.append(sparse_rows_dense()(n_units, sparse_rows[0], **kwargs))
+        else:
+            layers.append(keras.layers.Dense(n_units, **kwargs))
     model = keras.Sequential(layers, name="dense_network")
     if compile_kwargs is not None:
         model.compile(**compile_kwargs)
     return model
+
+
+@functools.cache
+def sparse_rows_dense():
+    """The class ``SparseRowsDense``: a ``Dense`` layer whose inputs are padded sparse rows.
+
+    Defined on first use, so that importing this module does not import Keras.
+    """
+    import keras
+
+    class SparseRowsDense(keras.layers.Layer):
+        """``Dense(units)`` on ``n_features`` inputs given as rows of ``(columns, values)``.
+
+        Each input row holds ``width`` column numbers, then their ``width``
+        values (``_core.sparse.padded_rows``). The product with the kernel
+        gathers the kernel's rows of those columns, so a step costs the
+        row's non-zeros, not ``n_features``; padding (column 0, value 0)
+        adds nothing. The kernel, bias and their order are a ``Dense``
+        layer's: the weights move between the two unchanged.
+        """
+
+        def __init__(self, units, n_features, activation=None, use_bias=True, kernel_initializer="glorot_uniform", **kwargs):
+            super().__init__(**kwargs)
+            self.units, self.n_features, self.use_bias = int(units), int(n_features), use_bias
+            self.activation = keras.activations.get(activation)
+            self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+        def build(self, input_shape):
+            self.kernel = self.add_weight(
+                shape=(self.n_features, self.units), initializer=self.kernel_initializer, name="kernel"
+            )
+            if self.use_bias:
+                self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias")
+
+        def call(self, inputs):
+            ops = keras.ops
+            width = inputs.shape[-1] // 2
+            rows = ops.take(self.kernel, ops.cast(inputs[:, :width], "int32"), axis=0)
+            out = ops.einsum("bw,bwu->bu", inputs[:, width:], rows)
+            if self.use_bias:
+                out = out + self.bias
+            return self.activation(out)
+
+        def compute_output_shape(self, input_shape):
+            return (input_shape[0], self.units)
+
+    return SparseRowsDense
 
 
 def _layer_specs(hidden_layer_sizes, n_outputs, seed, fit_intercept):
@@ -113,7 +158,9 @@ def dense_layers(model):
     import keras
 
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    if not layers or not all(type(layer) is keras.layers.Dense for layer in layers):
+    # A training network on sparse inputs starts with a SparseRowsDense (never exported).
+    first = (keras.layers.Dense, sparse_rows_dense())
+    if not layers or type(layers[0]) not in first or not all(type(layer) is keras.layers.Dense for layer in layers[1:]):
         return None
     if not isinstance(model, keras.Sequential) and len(model.inputs) != 1:
         return None
@@ -294,9 +341,11 @@ def predict(model, X, n_outputs):
     A linear Dense stack (the single neuron) is one matrix product in NumPy:
     at 1M x 20, 20 ms where calling the Keras model took 200 ms. Any other
     model is called directly on blocks of rows (``model.predict()`` would
-    cost a data pipeline per call).
+    cost a data pipeline per call), made dense a block at a time from a
+    sparse ``X``.
     """
     from .data import BLOCK_ROWS
+    from .sparse import block_rows, dense_rows, is_sparse
 
     layers = dense_layers(model)
     # A quantized layer's kernel holds integers that only its own call scales.
@@ -304,9 +353,10 @@ def predict(model, X, n_outputs):
     linear = effective_linear(layers, *stack_weights(layers)) if plain else None
     if linear is not None:
         coef, intercept = linear
-        return np.asarray(X, dtype=np.float64) @ coef + intercept
+        return np.asarray((X if is_sparse(X) else np.asarray(X, dtype=np.float64)) @ coef) + intercept
     out = np.empty((X.shape[0], n_outputs))
-    for start in range(0, X.shape[0], BLOCK_ROWS):
-        block = X[start : start + BLOCK_ROWS]
-        out[start : start + BLOCK_ROWS] = np.asarray(model(block, training=False), dtype=np.float64)
+    rows = block_rows(X, BLOCK_ROWS)
+    for start in range(0, X.shape[0], rows):
+        block = dense_rows(X, start, start + rows)
+        out[start : start + rows] = np.asarray(model(block, training=False), dtype=np.float64)
     return out

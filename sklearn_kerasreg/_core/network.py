@@ -113,6 +113,8 @@ def initial_state(recipe, n_features):
     """The ``_core.engine.State`` a new network of the built-in ``recipe`` starts from."""
     build_params = recipe[1]
     kwargs = {k.removeprefix("model__"): v for k, v in build_params.items() if k.startswith("model__")}
+    if kwargs.get("sparse_rows") is not None:
+        n_features = kwargs["sparse_rows"][0]  # the inputs are padded rows, not features
     return State(_models.initial_weights(n_features, **kwargs), None, start_rate(recipe))
 
 
@@ -179,7 +181,7 @@ def export(net, whitening):
     return model
 
 
-def recipe(params, routed, hidden, seed, plan, n_outputs):
+def recipe(params, routed, hidden, seed, plan, n_outputs, n_features):
     """``(builder, build_params)``: the model builder and what scikeras builds and compiles it with.
 
     ``params`` are the estimator's ``get_params()`` (routed ones included),
@@ -217,6 +219,8 @@ def recipe(params, routed, hidden, seed, plan, n_outputs):
             model__dtype=np.dtype(plan.dtype).name,
             model__fit_intercept=params["fit_intercept"],
         )
+        if plan.sparse_width:
+            build_params["model__sparse_rows"] = (int(n_features), plan.sparse_width)
         return _models.dense_network, build_params
     if isinstance(model, keras.Model):
         template = model

@@ -48,6 +48,8 @@ class Plan:
     parameters or to the instance given.
     ``max_drops``: with ``learning_rate="adaptive"``, how many stalls
     divide the rate before one ends training.
+    ``sparse_width``: the network reads sparse inputs as padded rows of this
+    many non-zeros (``_core.sparse.padded_rows``); 0 when it reads dense ones.
     """
 
     linear: bool
@@ -59,14 +61,20 @@ class Plan:
     optimizer: object
     learning_rate: float | None
     max_drops: int
+    sparse_width: int = 0
 
 
-def make_plan(params, hidden, n_samples, n_features, n_outputs, *, stream=False, full_batch_state=False):
+def make_plan(
+    params, hidden, n_samples, n_features, n_outputs, *, stream=False, full_batch_state=False, sparse_width=0
+):
     """The :class:`Plan` for ``params`` (``get_params()``) on ``n_samples`` x ``n_features`` data.
 
     ``n_samples`` are the rows trained on (after any validation split);
     ``stream=True`` plans a ``partial_fit`` pass over one chunk of that many
     rows, continuing a state that full-batch steps made if ``full_batch_state``.
+    ``sparse_width`` is the most non-zeros in a row of sparse inputs (0 for
+    dense ones): the whitened single neuron makes them dense a block at a
+    time, any other network reads them as padded rows.
 
     Examples
     --------
@@ -150,4 +158,5 @@ def make_plan(params, hidden, n_samples, n_features, n_outputs, *, stream=False,
         linear=linear, whiten=whiten, certified=certified, batch_size=int(batch_size), tol=float(tol),
         dtype=dtype, optimizer=optimizer, learning_rate=learning_rate,
         max_drops=MAX_LR_DROPS_FULL_BATCH if full_batch else MAX_LR_DROPS_MINI_BATCH,
+        sparse_width=0 if whiten else int(sparse_width),
     )

@@ -40,6 +40,7 @@ from .data import (
     standardized,
     weighted_moments,
 )
+from .sparse import block_rows, dense_rows, is_sparse, padded_rows
 
 #: Above this condition number of the standardized Gram matrix the transform
 #: comes from QR of the data instead: the Gram matrix's rounding error
@@ -133,7 +134,9 @@ class Blocks:
             None if a is None else (a.shape[1:], a.dtype.str)
             for a in (np.empty((0, width), np.float64), Ys, weights)
         ]
-        whole = self.n_rows * width * 8 <= WHOLE_BYTES
+        # Sparse data keep no whitened copy larger than half of themselves.
+        limit = min(WHOLE_BYTES, _sparse_bytes(X) // 2) if is_sparse(X) else WHOLE_BYTES
+        whole = self.n_rows * width * 8 <= limit
         self._whole = whitening.inputs(X, threads=threads) if whole else None
         self._buffer = None if whole else aligned_empty((self.rows, width), np.float64)
 
@@ -146,6 +149,19 @@ class Blocks:
             else:
                 Z = whitening.inputs(X[start:stop], threads=self._threads, out=self._buffer[: stop - start])
             yield Z, Ys[start:stop], None if weights is None else weights[start:stop]
+
+
+def _sparse_bytes(X):
+    return X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+
+
+def network_inputs(whitening, plan, X, dtype=None, threads=1):
+    """``X`` as the training network reads it: whitened or standardized, or, for a network
+    that reads sparse rows (``plan.sparse_width``), its :func:`~_core.sparse.padded_rows`."""
+    dtype = plan.dtype if dtype is None else dtype
+    if plan.sparse_width:
+        return padded_rows(X, whitening.x_scale, dtype, plan.sparse_width)
+    return whitening.inputs(X, dtype, threads)
 
 
 def training_data(whitening, plan, X, Y, sample_weight, held_out=None, threads=1):
@@ -164,12 +180,12 @@ def training_data(whitening, plan, X, Y, sample_weight, held_out=None, threads=1
     if plan.certified:
         data, head = (Blocks(whitening, X, Ys, weights, threads), None, None), whitening.inputs(X[:2])
     else:
-        data = (whitening.inputs(X, plan.dtype, threads), Ys, weights)
+        data = (network_inputs(whitening, plan, X, threads=threads), Ys, weights)
         head = data[0]
     validation = None
     if held_out is not None:
         Xv, Yv, wv = held_out
-        validation = whitening.inputs(Xv, plan.dtype), whitening.targets(Yv), mean_one(wv) if wv.sum() > 0 else None
+        validation = network_inputs(whitening, plan, Xv), whitening.targets(Yv), mean_one(wv) if wv.sum() > 0 else None
     return data, (head, Ys), validation
 
 
@@ -187,14 +203,21 @@ def second_moments(moments, fit_intercept):
     return total, np.zeros_like(mean), cross + total * about_zero
 
 
-def scaling_only(moments, n_features, fit_intercept, standardize):
-    """A :class:`Whitening` that only centres and scales (or does nothing)."""
+def scaling_only(moments, n_features, fit_intercept, standardize, centre=True):
+    """A :class:`Whitening` that only centres and scales (or does nothing).
+
+    ``centre=False`` (sparse inputs, which centring would make dense) divides
+    the inputs by their standard deviations without centring them, as
+    ``StandardScaler(with_mean=False)`` does; the targets are centred either way.
+    """
     total, mean, cross = second_moments(moments, fit_intercept)
     if not standardize:
         k = mean.shape[0] - n_features
         return Whitening(np.zeros(n_features), np.ones(n_features), np.zeros(k), np.ones(k))
     m2 = np.diag(cross) if np.ndim(cross) == 2 else cross
     x_mean, x_scale = moments_to_stats(total, mean[:n_features], m2[:n_features])
+    if not centre:
+        x_mean = np.zeros(n_features)
     y_mean, y_scale = moments_to_stats(total, mean[n_features:], m2[n_features:])
     return Whitening(x_mean, x_scale, y_mean, y_scale)
 
@@ -260,7 +283,7 @@ def prepare(X, Y, sample_weight, plan, *, fit_intercept, alpha, standardize, thr
             "column by its largest absolute value, before fitting."
         )
     if not plan.whiten:
-        return scaling_only(moments, X.shape[1], fit_intercept, standardize), moments
+        return scaling_only(moments, X.shape[1], fit_intercept, standardize, centre=not is_sparse(X)), moments
     whitening = fit_whitening(
         moments, X.shape[1], fit_intercept=fit_intercept, l2=alpha / moments[0],
         X=X if own else None, sample_weight=sample_weight,
@@ -274,9 +297,10 @@ def _tsqr(X, w, x_mean, x_scale, l2):
     p = X.shape[1]
     root_w = np.sqrt(w / w.sum())
     r = np.sqrt(l2) * np.eye(p)
-    for start in range(0, X.shape[0], QR_BLOCK_ROWS):
-        stop = start + QR_BLOCK_ROWS
-        block = (X[start:stop] - x_mean) / x_scale * root_w[start:stop, None]
+    rows = block_rows(X, QR_BLOCK_ROWS)
+    for start in range(0, X.shape[0], rows):
+        stop = start + rows
+        block = (dense_rows(X, start, stop) - x_mean) / x_scale * root_w[start:stop, None]
         r = np.linalg.qr(np.vstack([r, block]), mode="r")
     return r
 
@@ -362,11 +386,13 @@ def _gap_summed_in(dtype, X, Y, sample_weight, coef, intercept, whitening, l2, t
     coef_wide = coef.astype(dtype)
     offset = dtype(0.0) if intercept is None else intercept.astype(dtype)
 
+    rows = block_rows(X, CACHE_ROWS)
+
     def span(first, last):
         grad, total = np.zeros(coef.shape, dtype), np.zeros(coef.shape[1], dtype)
-        for start in range(first, last, CACHE_ROWS):
-            stop = min(start + CACHE_ROWS, last)
-            block = X[start:stop].astype(dtype, copy=False)
+        for start in range(first, last, rows):
+            stop = min(start + rows, last)
+            block = dense_rows(X, start, stop).astype(dtype, copy=False)
             residual = (block @ coef_wide + offset - Y[start:stop]) * (w[start:stop, None] / y_scale)
             grad += ((block - x_mean) / x_scale).T @ residual
             total += residual.sum(axis=0)
