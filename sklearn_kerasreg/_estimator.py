@@ -36,6 +36,12 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
     folded back into the weights, so ``coef_``, ``intercept_`` and the
     Keras model ``model_`` all work in the caller's units.
 
+    Sparse ``X`` (SciPy CSR, CSC or COO) is never made dense: the single
+    neuron is whitened a block of rows at a time and certified as on dense
+    data up to 2000 features; above that it is not whitened and warns how
+    far it is from Ridge's solution; hidden layers read each row's
+    non-zeros (the user guide's "Sparse input").
+
     Models are built and compiled through scikeras, so its routed parameters
     (``optimizer__learning_rate``, ``loss__delta``, ``model__...``,
     ``callbacks__...``) work with ``set_params``, ``clone`` and searches.
@@ -113,6 +119,8 @@ class KerasLinearRegressor(CallbackSupportMixin, RegressorMixin, RoutedParamsMix
         Standardize (for the single neuron: whiten) inputs and targets for
         training. Coefficients and predictions are in the caller's units
         either way. False trains on the raw data, without the certificate.
+        Sparse inputs are scaled without being centred, as
+        ``StandardScaler(with_mean=False)`` does.
     shuffle : bool, default=True
         Shuffle mini-batches each epoch (seeded by ``random_state``).
     warm_start : bool, default=False

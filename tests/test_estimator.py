@@ -411,14 +411,6 @@ def test_bad_parameters_are_named(tutorial_data, params, match):
         KerasLinearRegressor(**params).fit(*tutorial_data)
 
 
-def test_sparse_input_gets_an_explicit_message(tutorial_data):
-    from scipy import sparse
-
-    X, y = tutorial_data
-    with pytest.raises(TypeError, match="[Ss]parse"):
-        KerasLinearRegressor().fit(sparse.csr_matrix(X), y)
-
-
 def test_pickle_round_trip_keeps_predictions(tutorial_data):
     X, y = tutorial_data
     reg = KerasLinearRegressor(random_state=0).fit(X, y)

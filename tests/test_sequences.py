@@ -2,7 +2,7 @@
 
 One state machine per estimator configuration (single neuron, MLP, user builder) drives fit, warm
 fit, partial_fit, train_on_chunks, set_params, clone, pickle and save/load, and calls that must
-fail, on *twins* of one estimator that all receive the same calls:
+fail, on *twins* of one estimator that all receive the same calls, each call on dense or sparse X:
 
 - ``memory``: never stored;
 - ``pickled``: replaced now and then by ``pickle.loads(pickle.dumps(twin))``;
@@ -12,7 +12,8 @@ fail, on *twins* of one estimator that all receive the same calls:
 
 After every step the twins predict the same (storage does not change how training continues); a
 call that must fail raises ValueError and changes nothing; a certified linear fit sits on the
-optimum of the current problem; ``n_iter_`` and ``loss_curve_`` count the epochs. Public API only.
+optimum of the current problem; ``n_iter_`` and ``loss_curve_`` count the epochs; an MLP whose
+training centred dense inputs refuses to continue on sparse ones (they cannot be centred). Public API only.
 
 CI runs a short derandomized profile (the same sequences every run);
 ``SKLEARN_KERASREG_LONG_SEQUENCES=1`` runs four times the examples and steps, new ones each run.
@@ -26,6 +27,7 @@ import warnings
 
 import keras
 import numpy as np
+import scipy.sparse as sp
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -127,6 +129,7 @@ class Sequences(RuleBasedStateMachine):
     RTOL = 1e-10  # how closely the twins must predict alike
     STORABLE = True  # whether save_estimator can store the configuration
     CERTIFIED = False  # the single neuron: a squared-error full-batch fit is certified
+    SPARSE = True  # whether calls may pass sparse X (a user's model reads dense X only)
 
     def __init__(self):
         super().__init__()
@@ -135,6 +138,7 @@ class Sequences(RuleBasedStateMachine):
         self.twins = {name: KerasLinearRegressor(**self.PARAMS) for name in names}
         self.callbacks = "None"
         self.fitted_hidden = None  # hidden_layer_sizes the weights were built for; None while unfitted
+        self.centred = False  # whether the weights' inputs were centred: made from dense X, with hidden layers
 
     def teardown(self):
         self.tmp.cleanup()
@@ -174,14 +178,23 @@ class Sequences(RuleBasedStateMachine):
                 np.testing.assert_array_equal(after[0], before[name][0], err_msg=f"{name}: failed call moved it")
                 assert after[1:] == before[name][1:], f"{name}: a failed call changed loss_curve_/n_iter_"
 
-    def _train(self, call, continues, added=None):
-        """``call`` trains every twin; continuing weights of another architecture must fail (item 3).
-        ``added``: epochs partial_fit calls add. Returns {name: ConvergenceWarning raised}, or None."""
+    def _x(self, Xd, sparse):
+        """``Xd`` as the call passes it: CSR when ``sparse`` (and the configuration takes it)."""
+        return sp.csr_matrix(Xd) if sparse and self.SPARSE else Xd
+
+    def _train(self, call, continues, added=None, sparse=False):
+        """``call`` trains every twin; continuing weights of another architecture must fail (item 3),
+        as must continuing an MLP's centred inputs on ``sparse`` X. ``added``: epochs partial_fit
+        calls add. Returns {name: ConvergenceWarning raised}, or None."""
         hidden = tuple(self.twins["memory"].hidden_layer_sizes)
         if continues and self.fitted_hidden not in (None, hidden):
             self._must_fail(call, words=("hidden_layer_sizes", "warm_start=False"))
             return None
         warm = continues and self.fitted_hidden is not None
+        sparse = sparse and self.SPARSE
+        if warm and sparse and self.centred:
+            self._must_fail(call, words=("cannot be centred",))
+            return None
         before = {name: state(est) if warm else None for name, est in self.twins.items()}
         outcomes = self._run(call, self.twins)
         for name, (error, _) in outcomes.items():
@@ -196,13 +209,15 @@ class Sequences(RuleBasedStateMachine):
             assert grown == (added or est.n_iter_), f"{name}: loss_curve_ grew by {grown}, n_iter_ {est.n_iter_}"
         if not warm:
             self.fitted_hidden = hidden
+            self.centred = bool(hidden) and not sparse
         return {name: warned for name, (_, warned) in outcomes.items()}
 
-    def _fit(self, data, warm):
+    def _fit(self, data, warm, sparse=False):
         """fit every twin on ``data``; a certified fit must sit on the current problem's optimum (item 2)."""
         Xd, yd = DATA[data]
         self._set(warm_start=warm)
-        warned = self._train(lambda est: est.fit(Xd, yd), continues=warm)
+        Xc = self._x(Xd, sparse)
+        warned = self._train(lambda est: est.fit(Xc, yd), continues=warm, sparse=sparse)
         est = self.twins["memory"]
         full_batch = est.batch_size == "auto" or est.batch_size >= len(Xd)
         if warned is None or not (self.CERTIFIED and est.loss == "squared_error" and full_batch):
@@ -218,43 +233,49 @@ class Sequences(RuleBasedStateMachine):
                 assert abs(twin.intercept_ - intercept) <= rtol * abs(intercept), f"{name}: intercept_"
 
     # -- rules that train ----------------------------------------------------------------
-    @initialize(start=st.sampled_from(["all", "chunk0", "shifted", "unfitted"]))
-    def start(self, start):
+    @initialize(start=st.sampled_from(["all", "chunk0", "shifted", "unfitted"]), sparse=st.booleans())
+    def start(self, start, sparse):
         """Begin fitted cold on a dataset, or unfitted."""
         if start != "unfitted":
-            self._fit(start, warm=False)
+            self._fit(start, warm=False, sparse=sparse)
 
-    @rule(data=st.sampled_from(list(DATA)))
-    def fit_cold(self, data):
+    @rule(data=st.sampled_from(list(DATA)), sparse=st.booleans())
+    def fit_cold(self, data, sparse):
         """fit with warm_start=False."""
-        self._fit(data, warm=False)
+        self._fit(data, warm=False, sparse=sparse)
 
-    @rule(data=st.sampled_from(list(DATA)))
-    def fit_warm(self, data):
+    @rule(data=st.sampled_from(list(DATA)), sparse=st.booleans())
+    def fit_warm(self, data, sparse):
         """fit with warm_start=True."""
-        self._fit(data, warm=True)
+        self._fit(data, warm=True, sparse=sparse)
 
-    @rule(data=st.sampled_from([*CHUNKS, "shifted"]))
-    def partial_fit(self, data):
+    @rule(data=st.sampled_from([*CHUNKS, "shifted"]), sparse=st.booleans())
+    def partial_fit(self, data, sparse):
         """partial_fit on one chunk."""
         Xd, yd = DATA[data]
-        self._train(lambda est: est.partial_fit(Xd, yd), continues=True, added=1)
+        Xc = self._x(Xd, sparse)
+        self._train(lambda est: est.partial_fit(Xc, yd), continues=True, added=1, sparse=sparse)
 
-    @rule(chunks=st.lists(st.sampled_from(CHUNKS), min_size=2, max_size=3), n_passes=st.integers(1, 2))
-    def chunks(self, chunks, n_passes):
+    @rule(
+        chunks=st.lists(st.sampled_from(CHUNKS), min_size=2, max_size=3), n_passes=st.integers(1, 2),
+        sparse=st.booleans(),
+    )
+    def chunks(self, chunks, n_passes, sparse):
         """train_on_chunks over 2-3 chunks."""
-        source = [DATA[name] for name in chunks]
-        self._train(lambda est: train_on_chunks(est, source, n_passes=n_passes), True, n_passes * len(source))
+        source = [(self._x(DATA[name][0], sparse), DATA[name][1]) for name in chunks]
+        self._train(
+            lambda est: train_on_chunks(est, source, n_passes=n_passes), True, n_passes * len(source), sparse=sparse
+        )
 
-    @rule(data=st.sampled_from(list(DATA)))
-    def clone_fit_cold(self, data):
+    @rule(data=st.sampled_from(list(DATA)), sparse=st.booleans())
+    def clone_fit_cold(self, data, sparse):
         """A clone fitted cold predicts exactly as every twin fitted cold (item 1)."""
         Xd, yd = DATA[data]
         fresh = clone(self.twins["memory"]).set_params(warm_start=False)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            expected = fresh.fit(Xd, yd).predict(PROBE)
-        self._fit(data, warm=False)
+            expected = fresh.fit(self._x(Xd, sparse), yd).predict(PROBE)
+        self._fit(data, warm=False, sparse=sparse)
         for name, est in self.twins.items():
             gap = relative_gap(est.predict(PROBE), expected)
             assert gap <= 1e-12, f"{name} fitted cold is {gap:.1e} away from a clone fitted cold"
@@ -296,16 +317,18 @@ class Sequences(RuleBasedStateMachine):
         self.twins["saved"] = load_estimator(path).set_params(callbacks=CALLBACKS[self.callbacks]())
 
     # -- calls that must fail and change nothing (item 5) ---------------------------------
-    @rule(warm=st.booleans())
-    def fit_with_nan(self, warm):
+    @rule(warm=st.booleans(), sparse=st.booleans())
+    def fit_with_nan(self, warm, sparse):
         """fit on X holding a NaN."""
         self._set(warm_start=warm)
-        self._must_fail(lambda est: est.fit(X_NAN, Y))
+        Xc = self._x(X_NAN, sparse)
+        self._must_fail(lambda est: est.fit(Xc, Y))
 
-    @rule(rows=st.sampled_from([slice(20, 40), slice(0, 30)]))
-    def partial_fit_with_nan(self, rows):
+    @rule(rows=st.sampled_from([slice(20, 40), slice(0, 30)]), sparse=st.booleans())
+    def partial_fit_with_nan(self, rows, sparse):
         """partial_fit on a chunk holding a NaN."""
-        self._must_fail(lambda est: est.partial_fit(X_NAN[rows], Y[rows]))
+        Xc = self._x(X_NAN[rows], sparse)
+        self._must_fail(lambda est: est.partial_fit(Xc, Y[rows]))
 
     @precondition(lambda self: self.fitted_hidden is not None)
     @rule(method=st.sampled_from(["fit", "partial_fit"]))
@@ -365,6 +388,7 @@ class UserBuilder(Sequences):
     # drop_unsafe_params=True), i.e. as a single neuron: continuing that would be an architecture
     # change (item 3), so such a twin cannot follow the others. Pickle stores the builder.
     STORABLE = False
+    SPARSE = False
 
 
 # About 60 s for the three on 2 cores when every check passes; a user's model is built and traced

@@ -134,6 +134,7 @@ def test_wide_text_like_problem_matches_ridge_or_warns_by_how_much():
         assert not said
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_alpha_zero_with_more_features_than_rows_says_what_it_returns():
     rng = np.random.RandomState(0)
     X = sp.random(100, 2400, density=0.01, random_state=rng, format="csr")
